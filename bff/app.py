@@ -1,0 +1,139 @@
+"""Builds the ASGI app from a validated configuration: the one place where parts are wired."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
+
+from bff.config.loader import LoadedConfig
+from bff.crypto.seal import Sealer
+from bff.handler.browser import BrowserHandler
+from bff.handler.refresh import SingleFlightRefresher
+from bff.oauth.client import ClientSettings, FapiClient
+from bff.oauth.clock import Clock, system_clock
+from bff.oauth.jws import JWSSigner
+from bff.proxy.forwarder import close_sessions
+from bff.proxy.routes import ProxyDispatcher
+from bff.sessions.cookies import CookieNames, clear_session
+from bff.sessions.stores import CookieSessionStore, ServerSessionStore, SessionStore
+from bff.sessions.transactions import LoginTransactions
+from bff.store.base import Store
+from bff.store.factory import build_store
+from bff.web.browser import browser_routes
+from bff.web.health import health_endpoints
+from bff.web.security import OriginGuard
+
+log = logging.getLogger("bff.app")
+
+
+@dataclass
+class Parts:
+    """The wired components, exposed for the CLI, tests and benchmarks."""
+
+    config: LoadedConfig
+    http: httpx.AsyncClient
+    client: FapiClient
+    store: Store
+    sessions: SessionStore
+    handler: BrowserHandler
+    names: CookieNames
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
+                store: Store | None = None,
+                http: httpx.AsyncClient | None = None) -> Parts:
+    """Wire every component from the configuration."""
+    s = config.settings
+    if s.insecure.plain_http_cookies:
+        log.warning("INSECURE: cookies without __Host- prefix and Secure (plain-http loopback "
+                    "development only)", extra={"setting": "insecure.plain_http_cookies"})
+    if s.insecure.allow_algorithms:
+        log.warning("INSECURE: algorithms beyond FAPI 2.0 allowed",
+                    extra={"setting": "insecure.allow_algorithms"})
+    names = CookieNames(secure=not s.insecure.plain_http_cookies)
+    sealer = Sealer(config.seal_keys)
+    store = store or build_store(s.store)
+    http = http or httpx.AsyncClient(timeout=s.oauth.http_timeout, follow_redirects=False,
+                                     headers={"User-Agent": "bff/0.1"})
+    client = FapiClient(ClientSettings(
+        issuer=s.oauth.issuer, client_id=s.oauth.client_id, signer=JWSSigner(config.client_jwk),
+        redirect_uri=s.oauth.redirect_uri, scope=s.oauth.scope,
+        post_logout_redirect_uri=s.oauth.post_logout_redirect_uri or None,
+        algorithms=tuple(s.oauth.algorithms), clock_skew=s.oauth.clock_skew,
+        authorization_params=dict(s.oauth.authorization_params)), http, clock)
+    sessions: SessionStore = (ServerSessionStore(sealer, names, store)
+                              if s.session.store == "server" else CookieSessionStore(sealer, names))
+    transactions = LoginTransactions(sealer, names, store, s.session.login_timeout,
+                                     s.session.max_login_transactions)
+    refresher = SingleFlightRefresher(store, sealer, clock, grace=s.session.refresh_grace)
+    handler = BrowserHandler(s, client, sessions, transactions, refresher, clock, names)
+    return Parts(config, http, client, store, sessions, handler, names)
+
+
+def build_app(config: LoadedConfig, *, parts: Parts | None = None,
+              clock: Clock = system_clock) -> ASGIApp:
+    """The complete ASGI application."""
+    parts = parts or build_parts(config, clock=clock)
+    s = config.settings
+    prefix = s.server.path_prefix
+
+    def clear_headers(request: Request) -> list[str]:
+        return [c.header() for c in clear_session(parts.names, request.cookies)
+                if c.name in request.cookies]
+
+    healthz, readyz = health_endpoints(parts.client.discovery, parts.store)
+    routes: list[BaseRoute] = [
+        *browser_routes(parts.handler, prefix, clear_headers),
+        Route("/healthz", healthz, methods=["GET"]),  # type: ignore[arg-type]
+        Route("/readyz", readyz, methods=["GET"]),  # type: ignore[arg-type]
+    ]
+    if s.server.static_dir:
+        routes.append(Mount("/", StaticFiles(directory=s.server.static_dir, html=True)))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        code = {404: "not_found", 405: "method_not_allowed"}.get(status, "invalid_request")
+        return JSONResponse({"error": code, "error_description": {
+            404: "no such endpoint", 405: "method not allowed"}.get(status, "invalid request")},
+            status_code=status, headers={"Cache-Control": "no-store"})
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+        return JSONResponse({"error": "server_error", "error_description": "internal error"},
+                            status_code=500)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await parts.http.aclose()
+            await parts.store.close()
+            await close_sessions()
+
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: http_error, Exception: server_error})
+    app.state.parts = parts
+    proxied = ProxyDispatcher(app, parts.handler, s.routes)
+    return OriginGuard(proxied, own_origin=origin_of(s.server.public_url),
+                       cors_origins=s.cors.allowed_origins,
+                       exempt_paths=(f"{prefix}/backchannel-logout",), max_age=s.cors.max_age)

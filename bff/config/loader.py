@@ -1,0 +1,338 @@
+"""Load and validate settings, reporting every problem at once and naming each key."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bff.config.model import FAPI_ALGORITHMS, RouteSettings, Settings
+from bff.crypto.keys import alg_for_key, seal_key_from_jwk
+from bff.crypto.seal import SealKey
+from bff.errors import ConfigError, Problem
+
+ENV_PREFIX = "BFF_"
+SECRET_ENV_CLIENT_KEY = "BFF_SECRETS__CLIENT_KEY"
+SECRET_ENV_COOKIE_KEYS = "BFF_SECRETS__COOKIE_KEYS"
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """Validated settings with their secrets loaded."""
+
+    settings: Settings
+    client_jwk: dict[str, Any]
+    seal_keys: list[SealKey]
+
+    def __repr__(self) -> str:
+        return "LoadedConfig(<secrets redacted>)"
+
+
+def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Read a TOML file, apply ``BFF_*`` overrides, validate, load secrets."""
+    env = os.environ if environ is None else environ
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([Problem(str(path), "file not found")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")]) from None
+    return load_settings_from_mapping(raw, env, base_dir=Path(path).resolve().parent)
+
+
+def load_settings_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str] | None = None,
+                               base_dir: Path | None = None) -> LoadedConfig:
+    """Validate a parsed configuration mapping (what the TOML file held)."""
+    env = os.environ if environ is None else environ
+    data = _apply_env(dict(raw), env)
+    problems: list[Problem] = []
+    settings = _build(Settings, data, "", problems)
+    assert isinstance(settings, Settings)
+    problems.extend(_check(settings))
+    client_jwk, seal_keys = _load_secrets(settings, env, base_dir or Path.cwd(), problems)
+    if problems:
+        raise ConfigError(problems)
+    return LoadedConfig(settings=settings, client_jwk=client_jwk, seal_keys=seal_keys)
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """``BFF_<TABLE>__<KEY>=value`` overrides; values parse as TOML literals, else strings."""
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name.startswith("BFF_SECRETS__"):
+            continue
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        if len(path) != 2 or not all(path):
+            continue
+        try:
+            parsed: Any = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value
+        table = data.setdefault(path[0], {})
+        if isinstance(table, dict):
+            table[path[1]] = parsed
+    return data
+
+
+def _build(cls: type[Any], data: Any, prefix: str, problems: list[Problem]) -> Any:
+    if not isinstance(data, dict):
+        problems.append(Problem(prefix.rstrip(".") or "(root)", "must be a table"))
+        return cls()
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            problems.append(Problem(f"{prefix}{key}", "unknown key"))
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        key = f"{prefix}{f.name}"
+        value = _coerce(hints[f.name], data[f.name], key, problems)
+        if value is not _INVALID:
+            values[f.name] = value
+    return cls(**values)
+
+
+_INVALID = object()
+
+
+def _coerce(tp: Any, value: Any, key: str, problems: list[Problem]) -> Any:
+    origin = typing.get_origin(tp)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        cls: type[Any] = tp
+        return _build(cls, value, f"{key}.", problems)
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            problems.append(Problem(key, "must be a list"))
+            return _INVALID
+        if isinstance(inner, type) and dataclasses.is_dataclass(inner):
+            item_cls: type[Any] = inner
+            return [_build(item_cls, v, f"{key}[{i}].", problems) for i, v in enumerate(value)]
+        items = [_coerce(inner, v, f"{key}[{i}]", problems) for i, v in enumerate(value)]
+        return _INVALID if _INVALID in items else items
+    if origin is dict:
+        if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            problems.append(Problem(key, "must be a table of strings"))
+            return _INVALID
+        return dict(value)
+    if origin in (types.UnionType, typing.Union):
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            problems.append(Problem(key, "must be true or false"))
+            return _INVALID
+        return value
+    if tp is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            problems.append(Problem(key, "must be an integer"))
+            return _INVALID
+        return value
+    if tp is float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            problems.append(Problem(key, "must be a number"))
+            return _INVALID
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            problems.append(Problem(key, "must be a string"))
+            return _INVALID
+        return value
+    return value
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback addresses."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_problem(value: str, key: str, *, allow_http_loopback: bool = True) -> Problem | None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return Problem(key, "must be an absolute http(s) URL")
+    if parts.scheme == "http" and not (allow_http_loopback and is_loopback_host(parts.hostname)):
+        return Problem(key, "must use https (plain http is allowed on loopback only)")
+    if parts.fragment:
+        return Problem(key, "must not have a fragment")
+    return None
+
+
+def _check(s: Settings) -> list[Problem]:
+    p: list[Problem] = []
+
+    def url(value: str, key: str, required: bool = True) -> None:
+        if not value:
+            if required:
+                p.append(Problem(key, "is required"))
+            return
+        problem = _url_problem(value, key)
+        if problem:
+            p.append(problem)
+
+    url(s.server.public_url, "server.public_url")
+    if not s.server.path_prefix.startswith("/") or s.server.path_prefix.endswith("/"):
+        p.append(Problem("server.path_prefix", "must start with / and not end with /"))
+    if not 0 <= s.server.port <= 65535:
+        p.append(Problem("server.port", "must be between 0 and 65535"))
+    if s.server.static_dir and not Path(s.server.static_dir).is_dir():
+        p.append(Problem("server.static_dir", "is not a directory"))
+    if s.server.log_level not in ("debug", "info", "warning", "error"):
+        p.append(Problem("server.log_level", "must be debug, info, warning or error"))
+    url(s.oauth.issuer, "oauth.issuer")
+    if not s.oauth.client_id:
+        p.append(Problem("oauth.client_id", "is required"))
+    url(s.oauth.redirect_uri, "oauth.redirect_uri")
+    url(s.oauth.post_logout_redirect_uri, "oauth.post_logout_redirect_uri", required=False)
+    for i, r in enumerate(s.oauth.resources):
+        url(r, f"oauth.resources[{i}]")
+    if "openid" not in s.oauth.scope.split():
+        p.append(Problem("oauth.scope", "must contain openid"))
+    allowed = set(FAPI_ALGORITHMS) | set(s.insecure.allow_algorithms)
+    bad = [a for a in s.oauth.algorithms if a not in allowed]
+    if bad or not s.oauth.algorithms:
+        p.append(Problem("oauth.algorithms",
+                         f"only {', '.join(FAPI_ALGORITHMS)} are allowed (got {', '.join(bad)})"
+                         if bad else "must not be empty"))
+    if any(a in ("none",) or a.startswith("HS") for a in s.insecure.allow_algorithms):
+        p.append(Problem("insecure.allow_algorithms", "none and HMAC algorithms are never allowed"))
+    if s.oauth.dpop_algorithm not in FAPI_ALGORITHMS:
+        p.append(Problem("oauth.dpop_algorithm", "must be PS256, ES256 or EdDSA"))
+    if not 0 <= s.oauth.clock_skew <= 60:
+        p.append(Problem("oauth.clock_skew", "must be between 0 and 60 seconds"))
+    if s.oauth.http_timeout <= 0:
+        p.append(Problem("oauth.http_timeout", "must be positive"))
+    for k in s.oauth.authorization_params:
+        if k in ("response_type", "redirect_uri", "state", "nonce", "code_challenge",
+                 "code_challenge_method", "client_id", "dpop_jkt", "scope", "request_uri"):
+            p.append(Problem(f"oauth.authorization_params.{k}", "is set by the BFF itself"))
+    if s.session.store not in ("cookie", "server"):
+        p.append(Problem("session.store", "must be cookie or server"))
+    if s.session.idle_timeout <= 0 or s.session.absolute_timeout < s.session.idle_timeout:
+        p.append(Problem("session.idle_timeout",
+                         "must be positive and not above session.absolute_timeout"))
+    if not 30 <= s.session.login_timeout <= 3600:
+        p.append(Problem("session.login_timeout", "must be between 30 and 3600 seconds"))
+    if not 1 <= s.session.max_login_transactions <= 10:
+        p.append(Problem("session.max_login_transactions", "must be between 1 and 10"))
+    for i, origin in enumerate(s.cors.allowed_origins):
+        parts = urlsplit(origin)
+        problem = _url_problem(origin, f"cors.allowed_origins[{i}]")
+        if problem:
+            p.append(problem)
+        elif parts.path or parts.query or origin == "*":
+            p.append(Problem(f"cors.allowed_origins[{i}]", "must be an origin (scheme://host:port)"))
+    if s.store.backend not in ("memory", "redis"):
+        p.append(Problem("store.backend", "must be memory or redis"))
+    if s.store.backend == "redis" and not s.store.url:
+        p.append(Problem("store.url", "is required when store.backend is redis"))
+    if s.store.url and urlsplit(s.store.url).scheme not in ("redis", "rediss", "redis+sentinel",
+                                                              "rediss+sentinel", "unix"):
+        p.append(Problem("store.url", "must be a redis://, rediss:// or redis+sentinel:// URL"))
+    if s.session.store == "server" and s.store.backend == "memory":
+        pass  # valid for one instance; the README says to use redis for several
+    p.extend(_check_routes(s.routes, s.server.path_prefix))
+    return p
+
+
+def _check_routes(routes: list[RouteSettings], bff_prefix: str) -> list[Problem]:
+    p: list[Problem] = []
+    seen: set[str] = set()
+    for i, r in enumerate(routes):
+        key = f"routes[{i}]"
+        if not r.prefix.startswith("/") or r.prefix.endswith("/") or ".." in r.prefix:
+            p.append(Problem(f"{key}.prefix", "must start with / and not end with /"))
+        elif r.prefix == bff_prefix or r.prefix.startswith(bff_prefix + "/"):
+            p.append(Problem(f"{key}.prefix", "must not be under server.path_prefix"))
+        if r.prefix in seen:
+            p.append(Problem(f"{key}.prefix", "is used by another route"))
+        seen.add(r.prefix)
+        problem = _url_problem(r.upstream, f"{key}.upstream") if r.upstream else Problem(
+            f"{key}.upstream", "is required")
+        if problem:
+            p.append(problem)
+        elif urlsplit(r.upstream).query:
+            p.append(Problem(f"{key}.upstream", "must not have a query"))
+        if r.resource:
+            problem = _url_problem(r.resource, f"{key}.resource")
+            if problem:
+                p.append(problem)
+        if r.connect_timeout <= 0 or r.read_timeout <= 0:
+            p.append(Problem(f"{key}.read_timeout", "timeouts must be positive"))
+        if r.max_body_bytes < 0:
+            p.append(Problem(f"{key}.max_body_bytes", "must not be negative"))
+    return p
+
+
+def _read_json(path: Path, key: str, problems: list[Problem]) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        problems.append(Problem(key, f"file {path.name} not found"))
+    except (OSError, ValueError):
+        problems.append(Problem(key, f"file {path.name} is not readable JSON"))
+    return None
+
+
+def _load_secrets(s: Settings, env: Mapping[str, str], base: Path,
+                  problems: list[Problem]) -> tuple[dict[str, Any], list[SealKey]]:
+    client_jwk: Any = None
+    if env.get(SECRET_ENV_CLIENT_KEY):
+        try:
+            client_jwk = json.loads(env[SECRET_ENV_CLIENT_KEY])
+        except ValueError:
+            problems.append(Problem(SECRET_ENV_CLIENT_KEY, "is not a JSON JWK"))
+    elif s.oauth.client_key_file:
+        client_jwk = _read_json(base / s.oauth.client_key_file, "oauth.client_key_file", problems)
+    else:
+        problems.append(Problem("oauth.client_key_file",
+                                f"is required (or set {SECRET_ENV_CLIENT_KEY})"))
+    if client_jwk is not None:
+        try:
+            if not isinstance(client_jwk, dict) or "d" not in client_jwk:
+                raise ValueError("must be a private JWK")
+            alg_for_key(client_jwk)
+        except ValueError as exc:
+            problems.append(Problem("oauth.client_key_file", str(exc)))
+            client_jwk = None
+    raw_keys: list[Any] = []
+    if env.get(SECRET_ENV_COOKIE_KEYS):
+        try:
+            doc = json.loads(env[SECRET_ENV_COOKIE_KEYS])
+            raw_keys = doc["keys"] if isinstance(doc, dict) else doc
+        except (ValueError, KeyError, TypeError):
+            problems.append(Problem(SECRET_ENV_COOKIE_KEYS, "is not a JSON JWK set"))
+    elif s.session.cookie_key_files:
+        for i, f in enumerate(s.session.cookie_key_files):
+            doc = _read_json(base / f, f"session.cookie_key_files[{i}]", problems)
+            if doc is not None:
+                raw_keys.extend(doc["keys"] if isinstance(doc, dict) and "keys" in doc else [doc])
+    else:
+        problems.append(Problem("session.cookie_key_files",
+                                f"at least one cookie key is required (or set "
+                                f"{SECRET_ENV_COOKIE_KEYS})"))
+    seal_keys: list[SealKey] = []
+    for i, jwk in enumerate(raw_keys):
+        try:
+            if not isinstance(jwk, dict):
+                raise ValueError("must be an oct JWK")
+            seal_keys.append(seal_key_from_jwk(jwk))
+        except ValueError as exc:
+            problems.append(Problem(f"session.cookie_key_files[{i}]", str(exc)))
+    if len({k.kid for k in seal_keys}) != len(seal_keys):
+        problems.append(Problem("session.cookie_key_files", "cookie key ids must be unique"))
+    return (client_jwk or {}), seal_keys

@@ -1,0 +1,105 @@
+"""The settings model. Strict defaults live here, once; every weakening sits under ``insecure``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FAPI_ALGORITHMS = ["PS256", "ES256", "EdDSA"]
+DEFAULT_EXTRA_PARAMS = ["prompt", "acr_values", "ui_locales", "login_hint", "max_age",
+                        "authorization_details", "claims_locales"]
+DEFAULT_CLAIMS = ["sub", "name", "given_name", "family_name", "preferred_username", "email",
+                  "email_verified", "locale", "picture", "auth_time", "acr", "amr"]
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+    path_prefix: str = "/bff"
+    static_dir: str = ""
+    log_level: str = "info"
+    trusted_proxies: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    issuer: str = ""
+    client_id: str = ""
+    client_key_file: str = ""
+    redirect_uri: str = ""
+    post_logout_redirect_uri: str = ""
+    scope: str = "openid profile email offline_access"
+    resources: list[str] = field(default_factory=list)
+    authorization_params: dict[str, str] = field(default_factory=lambda: {"prompt": "consent"})
+    extra_params_allowlist: list[str] = field(default_factory=lambda: list(DEFAULT_EXTRA_PARAMS))
+    claims: list[str] = field(default_factory=lambda: list(DEFAULT_CLAIMS))
+    algorithms: list[str] = field(default_factory=lambda: list(FAPI_ALGORITHMS))
+    dpop_algorithm: str = "ES256"
+    clock_skew: int = 60
+    http_timeout: float = 10.0
+    id_token_hint_in_logout: bool = False
+    refresh_margin: int = 30
+    fetch_userinfo_at_login: bool = True
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    store: str = "cookie"
+    idle_timeout: int = 1800
+    absolute_timeout: int = 28800
+    login_timeout: int = 600
+    max_login_transactions: int = 3
+    cookie_key_files: list[str] = field(default_factory=list)
+    refresh_grace: int = 60
+
+
+@dataclass(frozen=True)
+class CorsSettings:
+    allowed_origins: list[str] = field(default_factory=list)
+    max_age: int = 600
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    backend: str = "memory"
+    url: str = ""
+    namespace: str = "bff"
+    sentinel_service: str = ""
+    cluster: bool = False
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    timeout: float = 2.0
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    prefix: str = ""
+    upstream: str = ""
+    resource: str = ""
+    scopes: list[str] = field(default_factory=list)
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    forward_headers: list[str] = field(default_factory=list)
+    x_forwarded: bool = False
+
+
+@dataclass(frozen=True)
+class InsecureSettings:
+    """Weakenings for development only; each one is logged loudly at start-up."""
+
+    plain_http_cookies: bool = False
+    allow_algorithms: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    oauth: OAuthSettings = field(default_factory=OAuthSettings)
+    session: SessionSettings = field(default_factory=SessionSettings)
+    cors: CorsSettings = field(default_factory=CorsSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    routes: list[RouteSettings] = field(default_factory=list)
+    insecure: InsecureSettings = field(default_factory=InsecureSettings)

@@ -1,0 +1,1 @@
+"""Cookie sealing, JWK handling and thumbprints; imports nothing of the project."""

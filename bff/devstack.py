@@ -1,0 +1,287 @@
+"""Start the local development stack: dev AS, example API, Redis, the BFF; used by ``bff demo``.
+
+The same launchers serve the integration tests and the benchmarks, so what a developer runs is
+what the tests prove. Development only: it writes fresh keys into a work directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+AS_DIR = REPO / "devstack" / "authorization-server"
+API_DIR = REPO / "devstack"
+SPA_DIR = REPO / "spa-example"
+
+
+class DevstackError(RuntimeError):
+    """A prerequisite is missing or a component did not start; the message says what to do."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A currently free TCP port on ``host``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Child:
+    """A child process whose output is collected; ``ready`` holds the parsed READY payload."""
+
+    name: str
+    process: subprocess.Popen[str]
+    ready: dict[str, Any] = field(default_factory=dict)
+    output: list[str] = field(default_factory=list)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def spawn(name: str, argv: Sequence[str], *, ready_prefix: str | None, timeout: float = 20.0,
+          env: dict[str, str] | None = None, cwd: Path | None = None,
+          log_file: Path | None = None) -> Child:
+    """Start ``argv`` and wait for a ``READY {...}`` line on stdout (or just start it)."""
+    process = subprocess.Popen(
+        list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
+        env={**os.environ, **(env or {})}, start_new_session=True)
+    child = Child(name, process)
+    lines: queue.Queue[str | None] = queue.Queue()
+    sink = log_file.open("a", encoding="utf-8") if log_file else None
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            child.output.append(line)
+            if len(child.output) > 2000:
+                del child.output[:1000]
+            if sink:
+                sink.write(line)
+                sink.flush()
+            lines.put(line)
+        if sink:
+            sink.close()
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True, name=f"{name}-output").start()
+    if ready_prefix is None:
+        return child
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.05, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if line is None:
+            raise DevstackError(f"{name} exited before it was ready:\n{''.join(child.output)}")
+        if line.startswith(ready_prefix):
+            child.ready = json.loads(line[len(ready_prefix):].strip() or "{}")
+            return child
+    child.stop()
+    raise DevstackError(f"{name} was not ready within {timeout:.0f}s:\n{''.join(child.output)}")
+
+
+def check_node() -> None:
+    """Node.js 20+ and the AS's npm packages are present; install the packages when missing."""
+    if shutil.which("node") is None:
+        raise DevstackError("Node.js is required for the development authorization server: "
+                            "install Node.js 20 or newer (e.g. apt-get install nodejs npm)")
+    if not (AS_DIR / "node_modules" / "oidc-provider").is_dir():
+        if shutil.which("npm") is None:
+            raise DevstackError("npm is required to install the authorization server's packages")
+        result = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"],
+                                cwd=AS_DIR, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise DevstackError(f"npm ci failed in {AS_DIR}:\n{result.stderr[-2000:]}")
+
+
+def start_authorization_server(config: dict[str, Any], workdir: Path,
+                               log_file: Path | None = None) -> Child:
+    """The dev AS (oidc-provider, FAPI 2.0) on a free loopback port; ``ready['issuer']``."""
+    check_node()
+    path = workdir / "as-config.json"
+    path.write_text(json.dumps(config))
+    return spawn("authorization server", ["node", str(AS_DIR / "server.mjs"), "--config",
+                                          str(path)], ready_prefix="READY ", log_file=log_file)
+
+
+def start_example_api(issuer: str, audience: str, *, port: int = 0, hello_only: bool = False,
+                      log_file: Path | None = None, host: str = "127.0.0.1") -> Child:
+    """The example banking API that accepts only DPoP-bound tokens; ``ready['url']``."""
+    argv = [sys.executable, "-m", "example_api", "--host", host, "--port", str(port)]
+    argv += ["--hello-only"] if hello_only else ["--issuer", issuer, "--audience", audience]
+    pythonpath = os.pathsep.join(filter(None, [str(API_DIR), os.environ.get("PYTHONPATH")]))
+    return spawn("example API", argv, ready_prefix="READY ", env={"PYTHONPATH": pythonpath},
+                 log_file=log_file)
+
+
+def wait_http(url: str, timeout: float = 20.0, child: Child | None = None) -> None:
+    """Poll ``url`` until it answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child is not None and child.process.poll() is not None:
+            raise DevstackError(f"{child.name} exited:\n{''.join(child.output)}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise DevstackError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def start_bff(config_path: Path, port: int, *, log_file: Path | None = None,
+              env: dict[str, str] | None = None, host: str = "127.0.0.1") -> Child:
+    """``bff run`` as a child process, waiting for ``/healthz``."""
+    child = spawn("bff", [sys.executable, "-m", "bff.cli", "run", "--config", str(config_path),
+                          "--port", str(port), "--host", host], ready_prefix=None, env=env,
+                  log_file=log_file)
+    wait_http(f"http://{host}:{port}/healthz", child=child)
+    return child
+
+
+def start_redis(port: int, workdir: Path) -> Child:
+    """A throw-away ``redis-server`` on loopback."""
+    if shutil.which("redis-server") is None:
+        raise DevstackError("redis-server is required for store = redis: "
+                            "apt-get install redis-server")
+    child = spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                            "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+                  ready_prefix=None)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return child
+        except OSError:
+            time.sleep(0.05)
+    child.stop()
+    raise DevstackError("redis-server did not start")
+
+
+def write_keys(workdir: Path) -> dict[str, Any]:
+    """Fresh client and cookie keys in ``workdir``; returns the client's public JWKS."""
+    from bff.crypto.keys import generate_seal_jwk, generate_signing_jwk, public_jwk
+
+    client = generate_signing_jwk("ES256")
+    (workdir / "client.jwk").write_text(json.dumps(client))
+    (workdir / "cookie.jwk").write_text(json.dumps(generate_seal_jwk()))
+    return {"keys": [public_jwk(client)]}
+
+
+def toml_value(value: Any) -> str:
+    """A Python value as a TOML literal (strings, numbers, booleans, lists, tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def write_toml(path: Path, tables: dict[str, Any]) -> None:
+    """Write a configuration file; ``routes`` becomes an array of tables."""
+    lines: list[str] = []
+    for table, values in tables.items():
+        if table == "routes":
+            for route in values:
+                lines.append("[[routes]]")
+                lines += [f"{k} = {toml_value(v)}" for k, v in route.items()]
+                lines.append("")
+            continue
+        lines.append(f"[{table}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
+def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cookie") -> int:
+    """Start AS, example API, (Redis), BFF serving the SPA; print the URL; stop on Ctrl-C."""
+    workdir = REPO / ".demo"
+    workdir.mkdir(exist_ok=True)
+    children: list[Child] = []
+    host = "localhost"
+    try:
+        for p in (port,):
+            try:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            except OSError:
+                raise DevstackError(f"port {p} is in use: stop what uses it or pass --port N")\
+                    from None
+        public = f"http://{host}:{port}"
+        jwks = write_keys(workdir)
+        api_port = free_port()
+        api_audience = f"http://127.0.0.1:{api_port}/"
+        authz = start_authorization_server({
+            "clients": [{"client_id": "bff", "jwks": jwks, "redirect_uris": [f"{public}/"],
+                         "post_logout_redirect_uris": [f"{public}/"],
+                         "backchannel_logout_uri": f"http://127.0.0.1:{port}/bff/backchannel-logout"}],
+            "resource": api_audience, "accessTokenTTL": 300}, workdir, workdir / "as.log")
+        children.append(authz)
+        issuer = authz.ready["issuer"]
+        api = start_example_api(issuer, api_audience, port=api_port,
+                                log_file=workdir / "api.log")
+        children.append(api)
+        store_table: dict[str, Any] = {"backend": store}
+        if store == "redis":
+            redis_port = free_port()
+            children.append(start_redis(redis_port, workdir))
+            store_table["url"] = f"redis://127.0.0.1:{redis_port}/0"
+        write_toml(workdir / "bff.toml", {
+            "server": {"public_url": public, "static_dir": str(SPA_DIR), "port": port},
+            "oauth": {"issuer": issuer, "client_id": "bff", "client_key_file": "client.jwk",
+                      "redirect_uri": f"{public}/", "post_logout_redirect_uri": f"{public}/",
+                      "resources": [api_audience],
+                      "scope": "openid profile email offline_access accounts payments"},
+            "session": {"store": session_store, "cookie_key_files": ["cookie.jwk"]},
+            "store": store_table,
+            "routes": [{"prefix": "/api", "upstream": api.ready["url"],
+                        "resource": api_audience}],
+            "insecure": {"plain_http_cookies": True},
+        })
+        children.append(start_bff(workdir / "bff.toml", port, log_file=workdir / "bff.log"))
+        print(f"\n  Token handler demo is running.\n\n  Open {public}/ in your browser and sign in "
+              f"with any user name (e.g. alice) and any password.\n\n  Authorization server: "
+              f"{issuer}\n  Example API:          {api.ready['url']}\n  Logs:                 "
+              f"{workdir}/*.log\n\n  Press Ctrl-C to stop.\n", flush=True)
+        while all(c.process.poll() is None for c in children):
+            time.sleep(0.5)
+        dead = [c for c in children if c.process.poll() is not None]
+        raise DevstackError(f"{dead[0].name} stopped unexpectedly:\n{''.join(dead[0].output)}")
+    except KeyboardInterrupt:
+        print("\nstopping…", flush=True)
+        return 0
+    except DevstackError as exc:
+        print(f"bff demo: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for child in reversed(children):
+            child.stop()

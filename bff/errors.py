@@ -1,0 +1,262 @@
+"""One error hierarchy with stable codes; HTTP statuses are assigned in ``bff.web.errors`` only.
+
+::
+
+    BFFError
+    ├── ConfigError                 start-up only, carries every Problem
+    ├── RequestRejected             bad input from the caller
+    │   ├── InvalidRequest, MalformedBody, InvalidReturnTo, ParameterNotAllowed
+    │   ├── AuthorizationErrorResponse, LoginFailed
+    │   └── PayloadTooLarge
+    ├── NotAuthenticated            no or expired session
+    │   ├── SessionRequired, SessionExpired
+    │   └── LoginTransactionMissing, LoginTransactionUsed
+    ├── Forbidden                   CSRF / Origin checks
+    │   ├── CSRFFailed, OriginNotAllowed
+    ├── UpstreamFailure
+    │   ├── AuthorizationServerUnavailable   as_unreachable, as_timeout
+    │   ├── AuthorizationServerError         as_error, use_dpop_nonce
+    │   ├── ProtocolViolation                one code per rule
+    │   ├── ResourceServerUnavailable        api_unreachable
+    │   └── ResourceServerTimeout            api_timeout
+    ├── StoreUnavailable
+    └── InvalidSeal                 any cookie/seal failure, deliberately opaque
+
+Every class has a stable ``code`` and a fixed, safe ``description``; ``detail`` is internal and
+only ever logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class BFFError(Exception):
+    """Base of every error the BFF raises on purpose."""
+
+    code: str = "server_error"
+    description: str = "internal error"
+    spec: str = ""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or self.description)
+        self.detail = detail
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, detail={self.detail!r})"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One configuration problem, naming the key."""
+
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
+class ConfigError(BFFError):
+    """The configuration is invalid; never reaches HTTP."""
+
+    code = "config_invalid"
+    description = "the configuration is invalid"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+# -- 400 -----------------------------------------------------------------------------------------
+
+
+class RequestRejected(BFFError):
+    code = "invalid_request"
+    description = "the request is invalid"
+
+
+class InvalidRequest(RequestRejected):
+    code = "invalid_request"
+    description = "the request is invalid"
+
+
+class MalformedBody(RequestRejected):
+    code = "malformed_body"
+    description = "the request body is not the expected JSON"
+
+
+class InvalidReturnTo(RequestRejected):
+    code = "invalid_return_to"
+    description = "returnTo must be a relative path on this site"
+
+
+class ParameterNotAllowed(RequestRejected):
+    code = "parameter_not_allowed"
+    description = "an authorization parameter is not in the allowlist"
+
+
+class AuthorizationErrorResponse(RequestRejected):
+    code = "authorization_error"
+    description = "the authorization server returned an error for the login"
+    spec = "RFC 6749 §4.1.2.1"
+
+
+class LoginFailed(RequestRejected):
+    code = "login_failed"
+    description = "the authorization server refused the authorization code"
+    spec = "RFC 6749 §5.2"
+
+
+class PayloadTooLarge(RequestRejected):
+    code = "payload_too_large"
+    description = "the request body is larger than this route allows"
+
+
+class PathNotAllowed(RequestRejected):
+    code = "path_not_allowed"
+    description = "the path is not allowed on this route"
+
+
+# -- 401 -----------------------------------------------------------------------------------------
+
+
+class NotAuthenticated(BFFError):
+    code = "session_required"
+    description = "a session is required"
+
+
+class SessionRequired(NotAuthenticated):
+    code = "session_required"
+    description = "a session is required"
+
+
+class SessionExpired(NotAuthenticated):
+    code = "session_expired"
+    description = "the session has expired"
+
+
+class LoginTransactionMissing(NotAuthenticated):
+    code = "login_transaction_missing"
+    description = "no login in progress for this response; it expired or was already used"
+
+
+class LoginTransactionUsed(NotAuthenticated):
+    code = "login_transaction_used"
+    description = "this login response was already used"
+
+
+# -- 403 -----------------------------------------------------------------------------------------
+
+
+class Forbidden(BFFError):
+    code = "forbidden"
+    description = "the request is not allowed"
+
+
+class CSRFFailed(Forbidden):
+    code = "csrf_failed"
+    description = "the CSRF token header is missing or wrong"
+
+
+class OriginNotAllowed(Forbidden):
+    code = "origin_not_allowed"
+    description = "the request origin is not allowed"
+
+
+# -- 502 / 504 -----------------------------------------------------------------------------------
+
+
+class UpstreamFailure(BFFError):
+    code = "upstream_failure"
+    description = "an upstream service failed"
+
+
+class AuthorizationServerUnavailable(UpstreamFailure):
+    code = "as_unreachable"
+    description = "the authorization server cannot be reached"
+
+
+class AuthorizationServerTimeout(AuthorizationServerUnavailable):
+    code = "as_timeout"
+    description = "the authorization server did not answer in time"
+
+
+class AuthorizationServerError(UpstreamFailure):
+    code = "as_error"
+    description = "the authorization server returned an error"
+
+    def __init__(self, detail: str = "", *, oauth_error: str = "") -> None:
+        super().__init__(detail)
+        self.oauth_error = oauth_error
+
+
+class DPoPNonceRequired(AuthorizationServerError):
+    code = "use_dpop_nonce"
+    description = "the server requires a DPoP nonce"
+    spec = "RFC 9449 §8"
+
+
+class ProtocolViolation(UpstreamFailure):
+    code = "protocol_violation"
+    description = "the authorization server's response broke the protocol"
+
+
+def _violation(name: str, code: str, description: str, spec: str) -> type[ProtocolViolation]:
+    return type(name, (ProtocolViolation,), {"code": code, "description": description,
+                                             "spec": spec, "__doc__": description})
+
+
+StateMismatch = _violation("StateMismatch", "state_mismatch",
+                           "the state in the response does not match the login", "RFC 6749 §10.12")
+IssMissing = _violation("IssMissing", "iss_missing",
+                        "the authorization response has no iss parameter", "RFC 9207 §2.4")
+IssMismatch = _violation("IssMismatch", "iss_mismatch",
+                         "the authorization response comes from another issuer", "RFC 9207 §2.4")
+IDTokenInvalid = _violation("IDTokenInvalid", "id_token_invalid",
+                            "the ID token is invalid", "OpenID Connect Core §3.1.3.7")
+NonceMismatch = _violation("NonceMismatch", "nonce_mismatch",
+                           "the ID token nonce does not match the login", "OpenID Connect Core §3.1.3.7")
+BearerDowngrade = _violation("BearerDowngrade", "bearer_downgrade",
+                             "the authorization server issued a Bearer token where DPoP was required",
+                             "FAPI 2.0 §5.3.2.2")
+DPoPBindingMissing = _violation("DPoPBindingMissing", "dpop_binding_missing",
+                                "the access token is not bound to the session's DPoP key",
+                                "RFC 9449 §6")
+InvalidTokenResponse = _violation("InvalidTokenResponse", "invalid_token_response",
+                                  "the token response is malformed", "RFC 6749 §5.1")
+InvalidMetadata = _violation("InvalidMetadata", "invalid_metadata",
+                             "the authorization server metadata is invalid", "RFC 8414 §3.3")
+InvalidPARResponse = _violation("InvalidPARResponse", "invalid_par_response",
+                                "the pushed authorization response is malformed", "RFC 9126 §2.2")
+InvalidLogoutToken = _violation("InvalidLogoutToken", "invalid_logout_token",
+                                "the logout token is invalid",
+                                "OpenID Connect Back-Channel Logout 1.0 §2.6")
+
+
+class ResourceServerUnavailable(UpstreamFailure):
+    code = "api_unreachable"
+    description = "the API cannot be reached"
+
+
+class ResourceServerTimeout(UpstreamFailure):
+    code = "api_timeout"
+    description = "the API did not answer in time"
+
+
+# -- 503 -----------------------------------------------------------------------------------------
+
+
+class StoreUnavailable(BFFError):
+    code = "store_unavailable"
+    description = "the state store is unavailable"
+
+
+# -- opaque ---------------------------------------------------------------------------------------
+
+
+class InvalidSeal(BFFError):
+    """Any failure to open a sealed value: deliberately one opaque error."""
+
+    code = "invalid_seal"
+    description = "a sealed value could not be opened"

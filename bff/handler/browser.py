@@ -1,0 +1,296 @@
+"""The browser flows of DESIGN §3: login start/end, session, userinfo, refresh, logout.
+
+Framework-free: inputs are plain mappings (JSON body, cookies, one header), outputs are a JSON
+body plus the cookies to set. The web layer only translates.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from bff.config.model import Settings
+from bff.errors import (
+    AuthorizationServerError,
+    CSRFFailed,
+    IDTokenInvalid,
+    InvalidRequest,
+    InvalidReturnTo,
+    InvalidSeal,
+    LoginFailed,
+    MalformedBody,
+    ParameterNotAllowed,
+    SessionExpired,
+    SessionRequired,
+)
+from bff.handler.refresh import SingleFlightRefresher
+from bff.oauth.authorization_response import check_authorization_response
+from bff.oauth.client import AuthorizationRequest, FapiClient
+from bff.oauth.clock import Clock
+from bff.oauth.dpop import DPoPKey
+from bff.sessions.cookies import CookieNames, SetCookie
+from bff.sessions.model import AccessToken, LoginTransaction, Session
+from bff.sessions.stores import SessionStore
+from bff.sessions.transactions import LoginTransactions
+
+log = logging.getLogger("bff.handler")
+
+DEFAULT_RESOURCE = ""
+
+
+@dataclass
+class Outcome:
+    """A JSON body and the cookies to set."""
+
+    body: dict[str, Any]
+    cookies: list[SetCookie] = field(default_factory=list)
+
+
+@dataclass
+class ActiveSession:
+    """A loaded, valid session and any cookies that saving it produced."""
+
+    session: Session
+    cookies: list[SetCookie] = field(default_factory=list)
+
+
+def check_return_to(value: Any) -> str:
+    """``returnTo`` must be a path on this site: no scheme, host, ``//`` or backslash."""
+    if value is None:
+        return "/"
+    if not isinstance(value, str) or len(value) > 2048:
+        raise InvalidReturnTo("returnTo is not a string")
+    parts = urlsplit(value)
+    if (not value.startswith("/") or value.startswith("//") or "\\" in value or parts.scheme
+            or parts.netloc or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)):
+        raise InvalidReturnTo("returnTo is not a relative path")
+    return value
+
+
+class BrowserHandler:
+    """The token-handler flows for browser sessions."""
+
+    def __init__(self, settings: Settings, client: FapiClient, sessions: SessionStore,
+                 transactions: LoginTransactions, refresher: SingleFlightRefresher,
+                 clock: Clock, names: CookieNames) -> None:
+        self.settings = settings
+        self.client = client
+        self.sessions = sessions
+        self.transactions = transactions
+        self.refresher = refresher
+        self.clock = clock
+        self.names = names
+        self._keys: dict[str, DPoPKey] = {}
+        self._idle = settings.session.idle_timeout
+        self._absolute = settings.session.absolute_timeout
+
+    # -- session loading -------------------------------------------------------------------------
+
+    async def load(self, cookies: Mapping[str, str], *, csrf: str | None = None,
+                   require_csrf: bool = False) -> ActiveSession:
+        """The caller's valid session; raises 401 without one and 403 on a CSRF failure."""
+        try:
+            session = await self.sessions.load(cookies)
+        except InvalidSeal as exc:
+            raise SessionRequired("session cookie rejected") from exc
+        if session is None:
+            raise SessionRequired("no session cookie")
+        now = self.clock()
+        if now > session.expires_at(self._idle, self._absolute):
+            raise SessionExpired("idle or absolute lifetime exceeded")
+        if require_csrf and (csrf is None or not hmac.compare_digest(
+                csrf.encode(), session.csrf_token.encode())):
+            raise CSRFFailed("CSRF header missing or wrong")
+        active = ActiveSession(session)
+        if now - session.last_seen > 60:
+            await self.save(active, session.with_changes(last_seen=now), cookies)
+        return active
+
+    def _ttl(self, session: Session) -> float:
+        return max(1.0, session.expires_at(self._idle, self._absolute) - self.clock())
+
+    async def save(self, active: ActiveSession, session: Session,
+                   cookies: Mapping[str, str]) -> None:
+        """Store a changed session and remember the cookies to send."""
+        active.session = session
+        active.cookies = await self.sessions.save(session, cookies, self._ttl(session))
+
+    # -- login -----------------------------------------------------------------------------------
+
+    async def login_start(self, body: Mapping[str, Any],
+                          cookies: Mapping[str, str]) -> Outcome:
+        """PAR at the AS and a sealed login-transaction cookie (DESIGN §3 ``login/start``)."""
+        return_to = check_return_to(body.get("returnTo"))
+        extra = body.get("extraParams") or {}
+        if not isinstance(extra, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and len(v) <= 4096
+                for k, v in extra.items()):
+            raise MalformedBody("extraParams must be an object of strings")
+        allowed = set(self.settings.oauth.extra_params_allowlist)
+        refused = sorted(k for k in extra if k not in allowed)
+        if refused:
+            raise ParameterNotAllowed(f"extraParams not allowed: {', '.join(refused)[:200]}")
+        dpop_key = DPoPKey.generate(self.settings.oauth.dpop_algorithm, self.clock)
+        txn = LoginTransaction(transaction_id=secrets.token_urlsafe(16),
+                               state=secrets.token_urlsafe(32), nonce=secrets.token_urlsafe(32),
+                               code_verifier=secrets.token_urlsafe(48),
+                               dpop_jwk=dpop_key.private_jwk, return_to=return_to,
+                               created_at=self.clock())
+        url = await self.client.push_authorization(AuthorizationRequest(
+            state=txn.state, nonce=txn.nonce, code_verifier=txn.code_verifier, dpop_key=dpop_key,
+            resource=tuple(self.settings.oauth.resources), extra_params=extra))
+        return Outcome({"authorizationUrl": url}, self.transactions.begin(txn, cookies))
+
+    async def login_end(self, body: Mapping[str, Any], cookies: Mapping[str, str]) -> Outcome:
+        """Finish a login when ``pageUrl`` carries an authorization response (DESIGN §3)."""
+        page_url = body.get("pageUrl")
+        if not isinstance(page_url, str) or len(page_url) > 8192:
+            raise MalformedBody("pageUrl must be a string")
+        params = dict(parse_qsl(urlsplit(page_url).query, keep_blank_values=True))
+        if "state" not in params or not ({"code", "error", "response"} & params.keys()):
+            return await self._not_handled(cookies)
+        if "response" in params:
+            raise InvalidRequest("JWT-secured authorization responses are not enabled")
+        txn, cleared = await self.transactions.finish(params["state"], cookies, self.clock())
+        code = check_authorization_response(params, expected_state=txn.state,
+                                            issuer=self.settings.oauth.issuer)
+        dpop_key = DPoPKey(txn.dpop_jwk, self.clock)
+        try:
+            tokens = await self.client.exchange_code(code.code, txn.code_verifier, dpop_key)
+        except AuthorizationServerError as exc:
+            if exc.oauth_error in ("invalid_grant", "access_denied"):
+                raise LoginFailed(f"code exchange refused: {exc.oauth_error}") from exc
+            raise
+        if not tokens.id_token:
+            raise AuthorizationServerError("token response without id_token")
+        claims = await self.client.validate_id_token(tokens.id_token, txn.nonce)
+        profile = await self._userinfo_claims(tokens.access_token, dpop_key, str(claims["sub"]))
+        now = self.clock()
+        merged = {**profile, **claims}
+        kept = {k: merged[k] for k in self.settings.oauth.claims if k in merged}
+        session = Session(
+            session_id=secrets.token_urlsafe(32), sub=str(claims["sub"]), claims=kept,
+            dpop_jwk=txn.dpop_jwk, csrf_token=secrets.token_urlsafe(32), created_at=now,
+            last_seen=now, refresh_token=tokens.refresh_token,
+            tokens={DEFAULT_RESOURCE: AccessToken(tokens.access_token, tokens.expires_at)},
+            as_sid=claims.get("sid") if isinstance(claims.get("sid"), str) else None,
+            id_token=tokens.id_token if self.settings.oauth.id_token_hint_in_logout else None)
+        saved = await self.sessions.save(session, cookies, self._ttl(session))
+        log.info("login completed", extra={"event": "login", "sub": session.sub})
+        return Outcome({"isLoggedIn": True, "handled": True, "returnTo": txn.return_to,
+                        "csrfToken": session.csrf_token}, cleared + saved)
+
+    async def _userinfo_claims(self, access_token: str, dpop_key: DPoPKey,
+                               sub: str) -> dict[str, Any]:
+        """Profile claims for the session; the AS may keep them out of the ID token."""
+        if not self.settings.oauth.fetch_userinfo_at_login:
+            return {}
+        claims = await self.client.userinfo(access_token, dpop_key)
+        if claims.get("sub") != sub:
+            # OIDC Core §5.3.2: a userinfo response for another subject must not be used
+            raise IDTokenInvalid("userinfo sub differs from the ID token sub")
+        return claims
+
+    async def _not_handled(self, cookies: Mapping[str, str]) -> Outcome:
+        try:
+            active = await self.load(cookies)
+        except (SessionRequired, SessionExpired):
+            return Outcome({"isLoggedIn": False, "handled": False})
+        return Outcome({"isLoggedIn": True, "handled": False,
+                        "csrfToken": active.session.csrf_token}, active.cookies)
+
+    # -- session ---------------------------------------------------------------------------------
+
+    async def session_info(self, cookies: Mapping[str, str]) -> Outcome:
+        """``{isLoggedIn, claims, expiresAt, csrfToken}``; logged-out is not an error here."""
+        try:
+            active = await self.load(cookies)
+        except (SessionRequired, SessionExpired):
+            return Outcome({"isLoggedIn": False},
+                           await self.sessions.delete(None, cookies)
+                           if self._has_session_cookie(cookies) else [])
+        s = active.session
+        return Outcome({"isLoggedIn": True, "claims": s.claims,
+                        "expiresAt": int(s.expires_at(self._idle, self._absolute)),
+                        "csrfToken": s.csrf_token}, active.cookies)
+
+    def _has_session_cookie(self, cookies: Mapping[str, str]) -> bool:
+        return any(n.startswith(self.names.session) for n in cookies)
+
+    def dpop_key(self, session: Session) -> DPoPKey:
+        """The session's DPoP key, parsed once per process (the proxy signs with it per call)."""
+        cache_key = str(session.dpop_jwk.get("x", "")) + str(session.dpop_jwk.get("n", ""))[:64]
+        key = self._keys.get(cache_key)
+        if key is None:
+            if len(self._keys) >= 10_000:
+                self._keys.pop(next(iter(self._keys)))
+            key = self._keys[cache_key] = DPoPKey(session.dpop_jwk, self.clock)
+        return key
+
+    async def userinfo(self, cookies: Mapping[str, str]) -> Outcome:
+        """The AS userinfo, fetched with the session's DPoP-bound token."""
+        active = await self.load(cookies)
+        token = await self.access_token(active, cookies, DEFAULT_RESOURCE)
+        claims = await self.client.userinfo(token.token, self.dpop_key(active.session))
+        return Outcome(claims, active.cookies)
+
+    # -- tokens ----------------------------------------------------------------------------------
+
+    async def access_token(self, active: ActiveSession, cookies: Mapping[str, str],
+                           resource: str, *, force: bool = False) -> AccessToken:
+        """A valid access token for ``resource``, refreshing (single-flight) when needed."""
+        margin = self.settings.oauth.refresh_margin
+        stale_generation = active.session.generation if force else -1
+        for _ in range(3):
+            s = active.session
+            token = s.tokens.get(resource)
+            if token is not None and token.expires_at - margin > self.clock() and (
+                    s.generation != stale_generation):
+                return token
+            fresh = await self.refresher.refresh(
+                s, lambda old: self._refresh_tokens(old, resource))
+            await self.save(active, fresh, cookies)
+        raise SessionExpired("could not obtain a fresh access token")
+
+    async def _refresh_tokens(self, session: Session, resource: str) -> Session:
+        if not session.refresh_token:
+            raise SessionExpired("no refresh token")
+        try:
+            tokens = await self.client.refresh(session.refresh_token, self.dpop_key(session),
+                                               resource or None)
+        except AuthorizationServerError as exc:
+            if exc.oauth_error == "invalid_grant":
+                raise SessionExpired("refresh token refused") from exc
+            raise
+        updated = dict(session.tokens)
+        updated[resource] = AccessToken(tokens.access_token, tokens.expires_at)
+        log.info("tokens refreshed", extra={"event": "refresh", "sub": session.sub})
+        return session.with_changes(tokens=updated, generation=session.generation + 1,
+                                    refresh_token=tokens.refresh_token or session.refresh_token)
+
+    async def refresh(self, cookies: Mapping[str, str], csrf: str | None) -> Outcome:
+        """Refresh now (``POST /bff/refresh``)."""
+        active = await self.load(cookies, csrf=csrf, require_csrf=True)
+        await self.access_token(active, cookies, DEFAULT_RESOURCE, force=True)
+        s = active.session
+        return Outcome({"isLoggedIn": True,
+                        "expiresAt": int(s.expires_at(self._idle, self._absolute)),
+                        "csrfToken": s.csrf_token}, active.cookies)
+
+    # -- logout ----------------------------------------------------------------------------------
+
+    async def logout(self, cookies: Mapping[str, str], csrf: str | None) -> Outcome:
+        """Revoke the refresh token, end the session, answer ``{logoutUrl}``."""
+        active = await self.load(cookies, csrf=csrf, require_csrf=True)
+        s = active.session
+        if s.refresh_token:
+            await self.client.revoke(s.refresh_token, "refresh_token")
+        cleared = await self.sessions.delete(s, cookies)
+        url = await self.client.logout_url(s.id_token)
+        log.info("logout", extra={"event": "logout", "sub": s.sub})
+        return Outcome({"logoutUrl": url}, cleared)

@@ -1,0 +1,1 @@
+"""The FAPI 2.0 client: protocol code only, never the web layer."""

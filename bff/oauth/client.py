@@ -1,0 +1,216 @@
+"""The FAPI 2.0 client façade the rest of the BFF uses: every AS call, with DPoP nonce retries.
+
+Each call is I/O plus one of the pure ``process_*`` checks. ``use_dpop_nonce`` is retried once,
+with a fresh client assertion (the AS spends a ``jti`` even on failure) and a fresh proof.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from bff.crypto.keys import FAPI_ALGORITHMS
+from bff.errors import AuthorizationServerError, DPoPBindingMissing, DPoPNonceRequired
+from bff.oauth.client_auth import client_auth_params
+from bff.oauth.clock import Clock, system_clock
+from bff.oauth.discovery import Discovery
+from bff.oauth.dpop import DPoPKey, NonceCache
+from bff.oauth.http import json_body, raise_for_oauth_error, send
+from bff.oauth.id_token import validate_id_token
+from bff.oauth.jws import JWSSigner, peek_header
+from bff.oauth.par import build_authorization_url, process_par_response
+from bff.oauth.pkce import build_code_challenge
+from bff.oauth.tokens import TokenSet, process_token_response
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What the FAPI client needs to know about itself and its AS."""
+
+    issuer: str
+    client_id: str
+    signer: JWSSigner
+    redirect_uri: str
+    scope: str
+    post_logout_redirect_uri: str | None = None
+    algorithms: Collection[str] = FAPI_ALGORITHMS
+    clock_skew: int = 60
+    authorization_params: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """The per-login secrets that go into PAR."""
+
+    state: str
+    nonce: str
+    code_verifier: str
+    dpop_key: DPoPKey
+    resource: tuple[str, ...] = ()
+    extra_params: Mapping[str, str] = field(default_factory=dict)
+
+
+class FapiClient:
+    """A confidential FAPI 2.0 client of one authorization server."""
+
+    def __init__(self, settings: ClientSettings, http: httpx.AsyncClient,
+                 clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.http = http
+        self.clock = clock
+        self.discovery = Discovery(settings.issuer, http, clock)
+        self.nonces = NonceCache()
+        self.nonce_retries = 0
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _auth(self) -> dict[str, str]:
+        s = self.settings
+        return client_auth_params(s.signer, s.client_id, s.issuer, self.clock)
+
+    async def _post(self, url: str, form: Mapping[str, str | list[str]], what: str,
+                    dpop_key: DPoPKey | None) -> httpx.Response:
+        """POST a client-authenticated form, retrying once on ``use_dpop_nonce``."""
+        for attempt in (0, 1):
+            headers = {"Accept": "application/json"}
+            if dpop_key is not None:
+                headers["DPoP"] = dpop_key.proof("POST", url, nonce=self.nonces.get(url))
+            body = urlencode({**form, **self._auth()}, doseq=True)
+            request = self.http.build_request(
+                "POST", url, content=body, headers={
+                    **headers, "Content-Type": "application/x-www-form-urlencoded"})
+            response = await send(self.http, request)
+            self.nonces.remember(url, response.headers.get("dpop-nonce"))
+            try:
+                raise_for_oauth_error(response, what)
+            except DPoPNonceRequired:
+                if attempt or dpop_key is None or not response.headers.get("dpop-nonce"):
+                    raise
+                self.nonce_retries += 1
+                continue
+            return response
+        raise AssertionError("unreachable")
+
+    # -- front channel ---------------------------------------------------------------------------
+
+    async def push_authorization(self, request: AuthorizationRequest) -> str:
+        """PAR (RFC 9126) with PKCE S256, nonce and ``dpop_jkt``; returns the authorization URL."""
+        s = self.settings
+        meta = await self.discovery.metadata()
+        form: dict[str, str | list[str]] = {
+            **s.authorization_params, **request.extra_params,
+            "response_type": "code", "redirect_uri": s.redirect_uri, "scope": s.scope,
+            "state": request.state, "nonce": request.nonce,
+            "code_challenge": build_code_challenge(request.code_verifier),
+            "code_challenge_method": "S256", "dpop_jkt": request.dpop_key.jkt,
+        }
+        if request.resource:
+            form["resource"] = list(request.resource)
+        response = await self._post(meta.pushed_authorization_request_endpoint, form, "par",
+                                    request.dpop_key)
+        par = process_par_response(response)
+        return build_authorization_url(meta.authorization_endpoint, s.client_id, par.request_uri)
+
+    # -- token endpoint --------------------------------------------------------------------------
+
+    async def exchange_code(self, code: str, code_verifier: str, dpop_key: DPoPKey,
+                            resource: str | None = None) -> TokenSet:
+        """The authorization code grant with DPoP (RFC 6749 §4.1.3, RFC 9449 §5)."""
+        form: dict[str, str | list[str]] = {
+            "grant_type": "authorization_code", "code": code,
+            "redirect_uri": self.settings.redirect_uri, "code_verifier": code_verifier}
+        if resource:
+            form["resource"] = resource
+        return await self._token(form, dpop_key)
+
+    async def refresh(self, refresh_token: str, dpop_key: DPoPKey,
+                      resource: str | None = None) -> TokenSet:
+        """The refresh token grant with DPoP (RFC 6749 §6)."""
+        form: dict[str, str | list[str]] = {"grant_type": "refresh_token",
+                                            "refresh_token": refresh_token}
+        if resource:
+            form["resource"] = resource
+        return await self._token(form, dpop_key)
+
+    async def _token(self, form: Mapping[str, str | list[str]], dpop_key: DPoPKey) -> TokenSet:
+        meta = await self.discovery.metadata()
+        response = await self._post(meta.token_endpoint, form, "token", dpop_key)
+        return process_token_response(response, now=self.clock())
+
+    async def validate_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
+        """Validate an ID token from the token endpoint (OIDC Core §3.1.3.7)."""
+        s = self.settings
+        kid = peek_header(id_token).get("kid")
+        keys = await self.discovery.jwks(kid if isinstance(kid, str) else None)
+        return validate_id_token(id_token, keys, issuer=s.issuer, client_id=s.client_id,
+                                 nonce=nonce, now=self.clock(), skew=s.clock_skew,
+                                 algorithms=s.algorithms)
+
+    # -- other endpoints -------------------------------------------------------------------------
+
+    async def revoke(self, token: str, hint: str = "refresh_token") -> None:
+        """Revoke a token (RFC 7009 §2.1)."""
+        meta = await self.discovery.metadata()
+        if meta.revocation_endpoint:
+            await self._post(meta.revocation_endpoint, {"token": token, "token_type_hint": hint},
+                             "revocation", None)
+
+    async def introspect(self, token: str, hint: str = "refresh_token") -> dict[str, Any]:
+        """Introspect a token (RFC 7662 §2)."""
+        meta = await self.discovery.metadata()
+        if not meta.introspection_endpoint:
+            raise AuthorizationServerError("no introspection endpoint")
+        response = await self._post(meta.introspection_endpoint,
+                                    {"token": token, "token_type_hint": hint},
+                                    "introspection", None)
+        return json_body(response)
+
+    async def userinfo(self, access_token: str, dpop_key: DPoPKey) -> dict[str, Any]:
+        """The userinfo claims, fetched with a DPoP-bound token (OIDC Core §5.3, RFC 9449 §7)."""
+        meta = await self.discovery.metadata()
+        if not meta.userinfo_endpoint:
+            raise AuthorizationServerError("no userinfo endpoint")
+        url = meta.userinfo_endpoint
+        for attempt in (0, 1):
+            proof = dpop_key.proof("GET", url, access_token=access_token,
+                                   nonce=self.nonces.get(url))
+            request = self.http.build_request("GET", url, headers={
+                "Authorization": f"DPoP {access_token}", "DPoP": proof,
+                "Accept": "application/json"})
+            response = await send(self.http, request)
+            self.nonces.remember(url, response.headers.get("dpop-nonce"))
+            try:
+                raise_for_oauth_error(response, "userinfo")
+            except DPoPNonceRequired:
+                if attempt or not response.headers.get("dpop-nonce"):
+                    raise
+                self.nonce_retries += 1
+                continue
+            return json_body(response)
+        raise AssertionError("unreachable")
+
+    async def logout_url(self, id_token_hint: str | None = None) -> str | None:
+        """The RP-initiated logout URL, with ``client_id`` and ``post_logout_redirect_uri``."""
+        meta = await self.discovery.metadata()
+        if not meta.end_session_endpoint:
+            return None
+        params = {"client_id": self.settings.client_id}
+        if self.settings.post_logout_redirect_uri:
+            params["post_logout_redirect_uri"] = self.settings.post_logout_redirect_uri
+        if id_token_hint:
+            params["id_token_hint"] = id_token_hint
+        sep = "&" if "?" in meta.end_session_endpoint else "?"
+        return meta.end_session_endpoint + sep + urlencode(params)
+
+
+def check_dpop_binding(access_token_claims: Mapping[str, Any] | None, dpop_key: DPoPKey) -> None:
+    """When the access token is a JWT, its ``cnf.jkt`` must be our key (RFC 9449 §6.1)."""
+    if access_token_claims is None:
+        return
+    cnf = access_token_claims.get("cnf")
+    if not isinstance(cnf, dict) or cnf.get("jkt") != dpop_key.jkt:
+        raise DPoPBindingMissing("access token cnf.jkt is not the session key")

@@ -1,0 +1,33 @@
+"""Dispatch configured route prefixes to the proxy before any framework routing runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bff.config.model import RouteSettings
+from bff.handler.browser import BrowserHandler
+from bff.oauth.dpop import NonceCache
+from bff.proxy.forwarder import ProxyRoute
+
+
+class ProxyDispatcher:
+    """Sends calls under a route prefix to its ProxyRoute, everything else to ``app``."""
+
+    def __init__(self, app: ASGIApp, handler: BrowserHandler,
+                 routes: Sequence[RouteSettings]) -> None:
+        self.app = app
+        self.nonces = NonceCache()
+        # longest prefix first, so /api/v2 wins over /api
+        self.routes = sorted((ProxyRoute(handler, r, self.nonces) for r in routes),
+                             key=lambda r: -len(r.prefix))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            for route in self.routes:
+                if route.matches(path):
+                    await route(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

@@ -1,0 +1,1 @@
+"""Session model, cookie and server-side session stores, login transactions."""

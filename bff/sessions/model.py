@@ -1,0 +1,81 @@
+"""The session and login-transaction records, with a compact JSON form for sealing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """One access token, for the resource it names (``""`` = the AS's own, e.g. userinfo)."""
+
+    token: str
+    expires_at: float
+
+    def __repr__(self) -> str:
+        return f"AccessToken(expires_at={self.expires_at}, token=<redacted>)"
+
+
+@dataclass(frozen=True)
+class Session:
+    """Everything the BFF holds for one signed-in user agent."""
+
+    session_id: str
+    sub: str
+    claims: dict[str, Any]
+    dpop_jwk: dict[str, Any]
+    csrf_token: str
+    created_at: float
+    last_seen: float
+    refresh_token: str | None = None
+    tokens: dict[str, AccessToken] = field(default_factory=dict)
+    as_sid: str | None = None
+    id_token: str | None = None
+    generation: int = 0
+
+    def __repr__(self) -> str:
+        return f"Session(session_id=<redacted>, sub={self.sub!r}, generation={self.generation})"
+
+    def expires_at(self, idle_timeout: int, absolute_timeout: int) -> float:
+        """When the session ends unless used again."""
+        return min(self.last_seen + idle_timeout, self.created_at + absolute_timeout)
+
+    def with_changes(self, **changes: Any) -> Session:
+        return replace(self, **changes)
+
+    def to_bytes(self) -> bytes:
+        data = asdict(self)
+        data["tokens"] = {k: [v.token, v.expires_at] for k, v in self.tokens.items()}
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Session:
+        data = json.loads(raw)
+        data["tokens"] = {k: AccessToken(token=v[0], expires_at=v[1])
+                          for k, v in data.get("tokens", {}).items()}
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class LoginTransaction:
+    """The secrets of one login in progress, sealed into a short-lived cookie."""
+
+    transaction_id: str
+    state: str
+    nonce: str
+    code_verifier: str
+    dpop_jwk: dict[str, Any]
+    return_to: str
+    created_at: float
+
+    def __repr__(self) -> str:
+        return f"LoginTransaction(created_at={self.created_at}, <secrets redacted>)"
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> LoginTransaction:
+        return cls(**json.loads(raw))

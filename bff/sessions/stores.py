@@ -1,0 +1,114 @@
+"""Where sessions live: sealed in cookies (stateless) or in the shared store behind an opaque id."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping
+from typing import Protocol
+
+from bff.crypto.seal import Sealer, b64url_encode
+from bff.errors import InvalidSeal
+from bff.sessions.cookies import CookieNames, SetCookie, clear_session, join_value, split_value
+from bff.sessions.model import Session
+from bff.store import keys
+from bff.store.base import Store
+
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+class SessionStore(Protocol):
+    """Loads and saves the session of one request."""
+
+    async def load(self, cookies: Mapping[str, str]) -> Session | None:
+        """The session, or None; a tampered or foreign cookie raises ``InvalidSeal``."""
+
+    async def save(self, session: Session, cookies: Mapping[str, str],
+                   ttl: float) -> list[SetCookie]:
+        """Persist the session; returns the cookies to set."""
+
+    async def delete(self, session: Session | None,
+                     cookies: Mapping[str, str]) -> list[SetCookie]:
+        """End the session; returns the cookies that clear it."""
+
+
+class CookieSessionStore:
+    """The whole session sealed into chunked ``__Host-`` cookies."""
+
+    kind = "cookie"
+
+    def __init__(self, sealer: Sealer, names: CookieNames) -> None:
+        self._sealer = sealer
+        self._names = names
+
+    async def load(self, cookies: Mapping[str, str]) -> Session | None:
+        value = join_value(self._names, cookies)
+        if value is None:
+            if self._names.session in cookies:
+                raise InvalidSeal("incomplete session cookie")
+            return None
+        raw = self._sealer.open(value, self._names.session)
+        try:
+            return Session.from_bytes(raw)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InvalidSeal("session payload unreadable") from exc
+
+    async def save(self, session: Session, cookies: Mapping[str, str],
+                   ttl: float) -> list[SetCookie]:
+        sealed = self._sealer.seal(session.to_bytes(), self._names.session)
+        return split_value(self._names, sealed, max(1, math.ceil(ttl)), cookies)
+
+    async def delete(self, session: Session | None,
+                     cookies: Mapping[str, str]) -> list[SetCookie]:
+        return clear_session(self._names, cookies)
+
+
+class ServerSessionStore:
+    """The cookie holds a random 256-bit id; the session lives sealed in the store."""
+
+    kind = "server"
+
+    def __init__(self, sealer: Sealer, names: CookieNames, store: Store) -> None:
+        self._sealer = sealer
+        self._names = names
+        self._store = store
+
+    @staticmethod
+    def _key(session_id: str) -> str:
+        # the store never sees the cookie value itself: a store dump yields no usable cookies
+        return keys.session(b64url_encode(hashlib.sha256(session_id.encode()).digest()))
+
+    async def load(self, cookies: Mapping[str, str]) -> Session | None:
+        session_id = cookies.get(self._names.session)
+        if session_id is None:
+            return None
+        if not _SESSION_ID.fullmatch(session_id):
+            raise InvalidSeal("malformed session id")
+        key = self._key(session_id)
+        raw = await self._store.get(key)
+        if raw is None:
+            return None
+        session = Session.from_bytes(self._sealer.open(raw.decode("ascii"), key))
+        if session.session_id != session_id:
+            raise InvalidSeal("session id mismatch")
+        return session
+
+    async def save(self, session: Session, cookies: Mapping[str, str],
+                   ttl: float) -> list[SetCookie]:
+        key = self._key(session.session_id)
+        sealed = self._sealer.seal(session.to_bytes(), key)
+        await self._store.set(key, sealed.encode("ascii"), max(1.0, ttl))
+        out = [SetCookie(self._names.session, session.session_id, max(1, math.ceil(ttl)),
+                         self._names.secure)]
+        out += [c for c in clear_session(self._names, cookies)[1:]]
+        return out
+
+    async def delete(self, session: Session | None,
+                     cookies: Mapping[str, str]) -> list[SetCookie]:
+        session_id = cookies.get(self._names.session)
+        if session is not None:
+            session_id = session.session_id
+        if session_id and _SESSION_ID.fullmatch(session_id):
+            await self._store.delete(self._key(session_id))
+        return clear_session(self._names, cookies)

@@ -1,0 +1,30 @@
+"""The store interface every backend implements: small, async, every key has a TTL."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Store(Protocol):
+    """Key-value state shared by BFF instances; failures raise ``StoreUnavailable``."""
+
+    async def get(self, key: str) -> bytes | None:
+        """The value, or None when absent or expired."""
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        """Store a value that expires after ``ttl`` seconds."""
+
+    async def set_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
+        """Atomically store a value only when the key is absent; True when stored."""
+
+    async def delete(self, key: str) -> None:
+        """Remove a key (absent keys are fine)."""
+
+    async def incr(self, key: str, ttl: float) -> int:
+        """Atomically add one to a counter, setting its TTL on creation."""
+
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailable`` when the store cannot be reached."""
+
+    async def close(self) -> None:
+        """Release connections."""

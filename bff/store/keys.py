@@ -1,0 +1,40 @@
+"""Every store key the BFF writes is spelled here, under one namespace."""
+
+from __future__ import annotations
+
+PREFIX = "bff:"
+
+
+def login_used(transaction_id: str) -> str:
+    """Marks a login transaction as spent (one use)."""
+    return f"{PREFIX}login-used:{transaction_id}"
+
+
+def refresh_lock(session_id: str, generation: int) -> str:
+    """Held by the one caller that refreshes a session's tokens."""
+    return f"{PREFIX}refresh-lock:{session_id}:{generation}"
+
+
+def refresh_result(session_id: str, generation: int) -> str:
+    """The refreshed session state, for callers still holding the previous generation."""
+    return f"{PREFIX}refresh-result:{session_id}:{generation}"
+
+
+def session(session_id: str) -> str:
+    """A server-side session."""
+    return f"{PREFIX}session:{session_id}"
+
+
+def ended_sid(sid: str) -> str:
+    """An authorization-server session ended by back-channel logout."""
+    return f"{PREFIX}ended-sid:{sid}"
+
+
+def ended_sub(sub: str) -> str:
+    """A subject whose sessions ended by back-channel logout, with the time it happened."""
+    return f"{PREFIX}ended-sub:{sub}"
+
+
+def logout_jti(jti: str) -> str:
+    """A logout token ``jti`` already accepted (replay cache)."""
+    return f"{PREFIX}logout-jti:{jti}"

@@ -1,0 +1,1 @@
+"""JSON logs with redaction."""

@@ -1,0 +1,1 @@
+"""The Starlette app: browser endpoints, CSRF/CORS/Origin checks, errors as JSON."""

@@ -1,0 +1,100 @@
+"""Starlette endpoints of the browser API (DESIGN §3); each translates to one handler call."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from bff.errors import BFFError, MalformedBody
+from bff.handler.browser import BrowserHandler, Outcome
+from bff.web.errors import error_body, log_error
+
+MAX_JSON_BODY = 16 * 1024
+CSRF_HEADER = "x-csrf-token"
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def json_response(outcome: Outcome, status: int = 200) -> Response:
+    """A JSON response with the outcome's cookies; never cached."""
+    response = Response(json.dumps(outcome.body, separators=(",", ":")), status,
+                        media_type="application/json", headers={"Cache-Control": "no-store"})
+    for cookie in outcome.cookies:
+        response.headers.append("set-cookie", cookie.header())
+    return response
+
+
+def error_response(exc: BaseException, request: Request, clear: list[str]) -> Response:
+    """The JSON error model; clears the session cookies when the session was refused."""
+    log_error(exc, request.url.path)
+    status, body = error_body(exc)
+    response = Response(body, status, media_type="application/json",
+                        headers={"Cache-Control": "no-store"})
+    if status == 401:
+        for header in clear:
+            response.headers.append("set-cookie", header)
+    return response
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """A JSON object body of at most 16 KiB, sent as ``application/json``."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise MalformedBody("content type is not application/json")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BODY:
+            raise MalformedBody("body too large")
+    try:
+        data = json.loads(body) if body else {}
+    except ValueError as exc:
+        raise MalformedBody("body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise MalformedBody("body is not a JSON object")
+    return data
+
+
+def browser_routes(handler: BrowserHandler, prefix: str,
+                   clear_cookie_headers: Callable[[Request], list[str]]) -> list[BaseRoute]:
+    """The ``/bff`` routes."""
+
+    def endpoint(fn: Callable[[Request], Awaitable[Outcome]]) -> Endpoint:
+        async def run(request: Request) -> Response:
+            try:
+                return json_response(await fn(request))
+            except BFFError as exc:
+                return error_response(exc, request, clear_cookie_headers(request))
+        return run
+
+    async def login_start(request: Request) -> Outcome:
+        return await handler.login_start(await read_json(request), request.cookies)
+
+    async def login_end(request: Request) -> Outcome:
+        return await handler.login_end(await read_json(request), request.cookies)
+
+    async def session(request: Request) -> Outcome:
+        return await handler.session_info(request.cookies)
+
+    async def userinfo(request: Request) -> Outcome:
+        return await handler.userinfo(request.cookies)
+
+    async def refresh(request: Request) -> Outcome:
+        return await handler.refresh(request.cookies, request.headers.get(CSRF_HEADER))
+
+    async def logout(request: Request) -> Outcome:
+        return await handler.logout(request.cookies, request.headers.get(CSRF_HEADER))
+
+    return [
+        Route(f"{prefix}/login/start", endpoint(login_start), methods=["POST"]),
+        Route(f"{prefix}/login/end", endpoint(login_end), methods=["POST"]),
+        Route(f"{prefix}/session", endpoint(session), methods=["GET"]),
+        Route(f"{prefix}/userinfo", endpoint(userinfo), methods=["GET"]),
+        Route(f"{prefix}/refresh", endpoint(refresh), methods=["POST"]),
+        Route(f"{prefix}/logout", endpoint(logout), methods=["POST"]),
+    ]

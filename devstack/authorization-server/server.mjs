@@ -1,0 +1,551 @@
+// FAPI 2.0 development authorization server (oidc-provider 9.13.3).
+//
+// Usage: node server.mjs --config /path/to/config.json
+//
+// Development only: it keeps everything in memory, accepts any login, and lets
+// the provider call back-channel logout endpoints on loopback addresses.
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import process from 'node:process';
+
+function fail(message) {
+  process.stderr.write(`authorization-server: ${message}\n`);
+  process.exit(2);
+}
+
+// ---------------------------------------------------------------------------
+// configuration
+// ---------------------------------------------------------------------------
+
+function parseArgs(argv) {
+  let configPath;
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i];
+    if (arg === '--config') {
+      configPath = argv[i + 1];
+      i += 1;
+    } else if (arg.startsWith('--config=')) {
+      configPath = arg.slice('--config='.length);
+    } else {
+      fail(`unknown argument ${JSON.stringify(arg)} (usage: server.mjs --config CONFIG.json)`);
+    }
+  }
+  if (!configPath) fail('missing --config CONFIG.json');
+  return { configPath };
+}
+
+function positiveInt(value, name, fallback) {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0) fail(`config: ${name} must be a positive integer`);
+  return value;
+}
+
+function loadConfig(configPath) {
+  let raw;
+  try {
+    raw = fs.readFileSync(configPath, 'utf8');
+  } catch (err) {
+    fail(`cannot read config ${configPath}: ${err.code || err.message}`);
+  }
+  let config;
+  try {
+    config = JSON.parse(raw);
+  } catch (err) {
+    fail(`config ${configPath} is not valid JSON: ${err.message}`);
+  }
+  if (!config || typeof config !== 'object' || Array.isArray(config)) fail('config must be a JSON object');
+
+  const host = config.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || !host) fail('config: host must be a non-empty string');
+  const port = config.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail('config: port must be an integer 0-65535');
+
+  if (!Array.isArray(config.clients) || config.clients.length === 0) {
+    fail('config: clients must be a non-empty array');
+  }
+  config.clients.forEach((c, i) => {
+    if (!c || typeof c !== 'object') fail(`config: clients[${i}] must be an object`);
+    if (typeof c.client_id !== 'string' || !c.client_id) fail(`config: clients[${i}].client_id is required`);
+    if (!c.jwks || !Array.isArray(c.jwks.keys) || c.jwks.keys.length === 0) {
+      fail(`config: clients[${i}].jwks.keys must be a non-empty array of public JWKs`);
+    }
+    for (const k of c.jwks.keys) {
+      if (!k || typeof k !== 'object' || !k.kty) fail(`config: clients[${i}].jwks.keys contains an invalid JWK`);
+      if (k.d || k.p || k.q) fail(`config: clients[${i}].jwks.keys must only contain public keys`);
+    }
+    if (!Array.isArray(c.redirect_uris) || c.redirect_uris.length === 0) {
+      fail(`config: clients[${i}].redirect_uris must be a non-empty array`);
+    }
+  });
+
+  const resource = config.resource ?? 'http://127.0.0.1:9000/';
+  if (typeof resource !== 'string' || !URL.canParse(resource)) fail('config: resource must be an absolute URI');
+  const resourceScopes = config.resourceScopes ?? 'openid profile email offline_access accounts payments';
+  if (typeof resourceScopes !== 'string') fail('config: resourceScopes must be a space separated string');
+
+  if (config.cookieKeys !== undefined
+    && (!Array.isArray(config.cookieKeys) || !config.cookieKeys.length
+      || config.cookieKeys.some((k) => typeof k !== 'string' || !k))) {
+    fail('config: cookieKeys must be a non-empty array of strings');
+  }
+  if (config.registrationInitialAccessToken !== undefined
+    && (typeof config.registrationInitialAccessToken !== 'string' || !config.registrationInitialAccessToken)) {
+    fail('config: registrationInitialAccessToken must be a non-empty string');
+  }
+  if (config.useGrantedResource !== undefined && typeof config.useGrantedResource !== 'boolean') {
+    fail('config: useGrantedResource must be a boolean');
+  }
+
+  return {
+    host,
+    port,
+    clients: config.clients,
+    resource,
+    resourceScopes,
+    accessTokenTTL: positiveInt(config.accessTokenTTL, 'accessTokenTTL', 300),
+    refreshTokenTTL: positiveInt(config.refreshTokenTTL, 'refreshTokenTTL', 86400),
+    idTokenTTL: positiveInt(config.idTokenTTL, 'idTokenTTL', 300),
+    sessionTTL: positiveInt(config.sessionTTL, 'sessionTTL', 3600),
+    registrationInitialAccessToken: config.registrationInitialAccessToken ?? 'dev-iat-secret',
+    cookieKeys: config.cookieKeys ?? [crypto.randomBytes(32).toString('base64url')],
+    useGrantedResource: config.useGrantedResource ?? false,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// keys, clients, accounts
+// ---------------------------------------------------------------------------
+
+function signingKeys() {
+  const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+  const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+  return {
+    keys: [
+      { ...ec, alg: 'ES256', use: 'sig', kid: `es256-${crypto.randomBytes(6).toString('hex')}` },
+      { ...rsa, alg: 'PS256', use: 'sig', kid: `ps256-${crypto.randomBytes(6).toString('hex')}` },
+    ],
+  };
+}
+
+function keyAlg(jwks) {
+  const [key] = jwks.keys;
+  if (key.alg) return key.alg;
+  if (key.kty === 'RSA') return 'PS256';
+  if (key.kty === 'OKP') return 'EdDSA';
+  return 'ES256';
+}
+
+function staticClient(c) {
+  const metadata = {
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: keyAlg(c.jwks),
+    id_token_signed_response_alg: 'ES256',
+    authorization_signed_response_alg: 'ES256',
+    dpop_bound_access_tokens: true,
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    require_pushed_authorization_requests: true,
+    ...c,
+  };
+  if (metadata.backchannel_logout_uri && metadata.backchannel_logout_session_required === undefined) {
+    metadata.backchannel_logout_session_required = true;
+  }
+  return metadata;
+}
+
+function titleCase(s) {
+  return s ? s.charAt(0).toUpperCase() + s.slice(1) : s;
+}
+
+function devAccount(id) {
+  const local = String(id).split('@')[0];
+  const givenName = titleCase(local);
+  const familyName = 'Example';
+  return {
+    accountId: id,
+    async claims() {
+      return {
+        sub: id,
+        name: `${givenName} ${familyName}`,
+        given_name: givenName,
+        family_name: familyName,
+        email: String(id).includes('@') ? id : `${local}@example.com`,
+        email_verified: true,
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// outgoing requests: allow loopback targets (back-channel logout to a local BFF)
+// ---------------------------------------------------------------------------
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+function devFetch(url, options) {
+  const { hostname } = new URL(url);
+  if (LOOPBACK_HOSTS.has(hostname) || hostname.startsWith('127.')) {
+    // Drop the special-use-address guard for loopback targets only.
+    delete options.dispatcher; // eslint-disable-line no-param-reassign
+  }
+  return globalThis.fetch(url, options);
+}
+
+// ---------------------------------------------------------------------------
+// main
+// ---------------------------------------------------------------------------
+
+const { configPath } = parseArgs(process.argv.slice(2));
+const cfg = loadConfig(configPath);
+
+const stats = {
+  grants: { authorization_code: 0, refresh_token: 0 },
+  backchannel: { sent: 0, errors: 0 },
+  dpopNonceChallenges: 0,
+};
+
+let provider;
+let providerCallback;
+
+function sendJson(res, status, body) {
+  const data = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(data),
+  });
+  res.end(data);
+}
+
+function readJson(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (chunk) => {
+      size += chunk.length;
+      if (size > 64 * 1024) {
+        reject(new Error('request body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (!text) {
+        resolve({});
+        return;
+      }
+      try {
+        resolve(JSON.parse(text));
+      } catch {
+        reject(new Error('request body must be JSON'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+async function devBackchannelLogout(req, res) {
+  let body;
+  try {
+    body = await readJson(req);
+  } catch (err) {
+    sendJson(res, 400, { sent: false, error: err.message });
+    return;
+  }
+  const { client_id: clientId, sub, sid } = body || {};
+  if (typeof clientId !== 'string' || typeof sub !== 'string' || (sid !== undefined && typeof sid !== 'string')) {
+    sendJson(res, 400, { sent: false, error: 'client_id and sub (strings) are required, sid is optional' });
+    return;
+  }
+  let client;
+  try {
+    client = await provider.Client.find(clientId);
+  } catch (err) {
+    sendJson(res, 200, { sent: false, error: `invalid client: ${err.message}` });
+    return;
+  }
+  if (!client) {
+    sendJson(res, 200, { sent: false, error: 'unknown client' });
+    return;
+  }
+  if (!client.backchannelLogoutUri) {
+    sendJson(res, 200, { sent: false, error: 'client has no backchannel_logout_uri' });
+    return;
+  }
+  try {
+    await client.backchannelLogout(sub, sid);
+    stats.backchannel.sent += 1;
+    sendJson(res, 200, { sent: true });
+  } catch (err) {
+    stats.backchannel.errors += 1;
+    const reason = err.cause?.message ? `${err.message} (${err.cause.message})` : err.message;
+    process.stderr.write(`[as] backchannel.error (dev endpoint) client=${clientId}: ${err.name}: ${reason}\n`);
+    sendJson(res, 200, { sent: false, error: reason });
+  }
+}
+
+async function handler(req, res) {
+  const path = (req.url || '/').split('?')[0];
+  if (path.startsWith('/__dev/')) {
+    if (!provider) {
+      sendJson(res, 503, { error: 'starting' });
+      return;
+    }
+    if (path === '/__dev/stats' && req.method === 'GET') {
+      sendJson(res, 200, stats);
+      return;
+    }
+    if (path === '/__dev/backchannel-logout' && req.method === 'POST') {
+      await devBackchannelLogout(req, res);
+      return;
+    }
+    sendJson(res, 404, { error: 'not found' });
+    return;
+  }
+  if (!providerCallback) {
+    sendJson(res, 503, { error: 'starting' });
+    return;
+  }
+  providerCallback(req, res);
+}
+
+const server = http.createServer((req, res) => {
+  handler(req, res).catch((err) => {
+    process.stderr.write(`[as] dev endpoint error: ${err.name}: ${err.message}\n`);
+    if (!res.headersSent) sendJson(res, 500, { error: 'server_error' });
+    else res.end();
+  });
+});
+
+server.on('error', (err) => {
+  fail(`cannot listen on ${cfg.host}:${cfg.port}: ${err.code || err.message}`);
+});
+
+function shutdown() {
+  server.close(() => process.exit(0));
+  server.closeAllConnections?.();
+  setTimeout(() => process.exit(0), 1000).unref();
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
+
+await new Promise((resolve) => { server.listen(cfg.port, cfg.host, resolve); });
+const { port } = server.address();
+const hostForUrl = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
+const issuer = `http://${hostForUrl}:${port}`;
+
+let Provider;
+let errors;
+try {
+  ({ default: Provider, errors } = await import('oidc-provider'));
+} catch (err) {
+  fail(`cannot load oidc-provider (run npm install in devstack/authorization-server): ${err.message}`);
+}
+
+const ALGS = ['PS256', 'ES256', 'EdDSA'];
+const DEV_IAT_POLICY = 'dev-fapi2';
+
+const configuration = {
+  clients: cfg.clients.map(staticClient),
+  jwks: signingKeys(),
+  cookies: { keys: cfg.cookieKeys },
+  async findAccount(_ctx, id) {
+    return devAccount(id);
+  },
+  claims: {
+    openid: ['sub'],
+    profile: ['name', 'given_name', 'family_name'],
+    email: ['email', 'email_verified'],
+  },
+  scopes: ['openid', 'offline_access', ...cfg.resourceScopes.split(' ').filter(Boolean)],
+  clientAuthMethods: ['private_key_jwt'],
+  clientDefaults: {
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'private_key_jwt',
+    id_token_signed_response_alg: 'ES256',
+    authorization_signed_response_alg: 'ES256',
+  },
+  enabledJWA: {
+    clientAuthSigningAlgValues: ALGS,
+    idTokenSigningAlgValues: ALGS,
+    requestObjectSigningAlgValues: ALGS,
+    userinfoSigningAlgValues: ALGS,
+    introspectionSigningAlgValues: ALGS,
+    authorizationSigningAlgValues: ALGS,
+    dPoPSigningAlgValues: ALGS,
+  },
+  pkce: { required: () => true },
+  features: {
+    fapi: { enabled: true, profile: '2.0' },
+    devInteractions: { enabled: true },
+    pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: true },
+    dPoP: {
+      enabled: true,
+      nonceSecret: crypto.randomBytes(32),
+      requireNonce: () => true,
+    },
+    resourceIndicators: {
+      enabled: true,
+      async defaultResource(_ctx, _client, oneOf) {
+        // Only bind to the API when the client asked for it; without a resource
+        // the access token is an opaque token for the userinfo endpoint.
+        if (oneOf) return oneOf;
+        return undefined;
+      },
+      async useGrantedResource() {
+        return cfg.useGrantedResource;
+      },
+      async getResourceServerInfo(_ctx, resourceIndicator) {
+        if (resourceIndicator !== cfg.resource) throw new errors.InvalidTarget();
+        return {
+          scope: cfg.resourceScopes,
+          audience: cfg.resource,
+          accessTokenFormat: 'jwt',
+          accessTokenTTL: cfg.accessTokenTTL,
+          jwt: { sign: { alg: 'ES256' } },
+        };
+      },
+    },
+    revocation: {
+      enabled: true,
+      allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+    },
+    introspection: {
+      enabled: true,
+      allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+    },
+    userinfo: { enabled: true },
+    rpInitiatedLogout: { enabled: true },
+    backchannelLogout: { enabled: true },
+    registration: {
+      enabled: true,
+      initialAccessToken: true,
+      policies: {
+        [DEV_IAT_POLICY]: async (_ctx, properties) => {
+          /* eslint-disable no-param-reassign */
+          properties.token_endpoint_auth_method = 'private_key_jwt';
+          properties.dpop_bound_access_tokens = true;
+          properties.require_pushed_authorization_requests = true;
+          if (!properties.grant_types) properties.grant_types = ['authorization_code', 'refresh_token'];
+          if (!properties.response_types) properties.response_types = ['code'];
+          /* eslint-enable no-param-reassign */
+        },
+      },
+    },
+    registrationManagement: { enabled: true, rotateRegistrationAccessToken: false },
+    jwtResponseModes: { enabled: true },
+    requestObjects: { enabled: true, requireSignedRequestObject: false },
+    claimsParameter: { enabled: false },
+  },
+  async issueRefreshToken(_ctx, client, source) {
+    return client.grantTypeAllowed('refresh_token') && source.scopes.has('offline_access');
+  },
+  rotateRefreshToken: true,
+  ttl: {
+    AccessToken: cfg.accessTokenTTL,
+    AuthorizationCode: 60,
+    IdToken: cfg.idTokenTTL,
+    RefreshToken: cfg.refreshTokenTTL,
+    Session: cfg.sessionTTL,
+    Grant: Math.max(cfg.refreshTokenTTL, cfg.sessionTTL),
+    Interaction: 600,
+    InitialAccessToken: 10 * 365 * 24 * 3600,
+    RegistrationAccessToken: 10 * 365 * 24 * 3600,
+  },
+  fetch: devFetch,
+};
+
+try {
+  provider = new Provider(issuer, configuration);
+} catch (err) {
+  server.close();
+  fail(`invalid provider configuration: ${err.name}: ${err.message}`);
+}
+
+// Dev login/consent/logout/error pages import a web font from the internet;
+// strip that so browsers in an offline test environment never wait on it.
+provider.use(async (ctx, next) => {
+  await next();
+  if (typeof ctx.body === 'string' && ctx.body.includes('fonts.googleapis.com')) {
+    ctx.body = ctx.body.replace(/@import url\(https:\/\/fonts\.googleapis\.com[^)]*\);?/g, '');
+  }
+});
+
+// ---------------------------------------------------------------------------
+// event logging and counters (never log token values)
+// ---------------------------------------------------------------------------
+
+function describe(err) {
+  if (!err) return 'unknown error';
+  const parts = [`${err.name || 'Error'}: ${err.message}`];
+  if (err.error_description && err.error_description !== err.message) parts.push(err.error_description);
+  if (err.error_detail) parts.push(`detail: ${err.error_detail}`);
+  if (err.cause?.message) parts.push(`cause: ${err.cause.message}`);
+  return parts.join(' | ').replace(/\s+/g, ' ');
+}
+
+const ERROR_EVENTS = [
+  'server_error',
+  'grant.error',
+  'authorization.error',
+  'pushed_authorization_request.error',
+  'backchannel.error',
+  'introspection.error',
+  'revocation.error',
+  'userinfo.error',
+  'registration_create.error',
+  'registration_read.error',
+  'registration_update.error',
+  'registration_delete.error',
+  'end_session.error',
+  'jwks.error',
+  'discovery.error',
+];
+
+for (const event of ERROR_EVENTS) {
+  provider.on(event, (ctx, err) => {
+    if (err?.error === 'use_dpop_nonce') {
+      stats.dpopNonceChallenges += 1;
+    }
+    if (event === 'backchannel.error') stats.backchannel.errors += 1;
+    const route = ctx?.oidc?.route ? ` route=${ctx.oidc.route}` : '';
+    const client = ctx?.oidc?.client?.clientId ? ` client=${ctx.oidc.client.clientId}` : '';
+    process.stderr.write(`[as] ${event}${route}${client}: ${describe(err)}\n`);
+  });
+}
+
+provider.on('grant.success', (ctx) => {
+  const grantType = ctx.oidc.params?.grant_type;
+  if (grantType) stats.grants[grantType] = (stats.grants[grantType] || 0) + 1;
+});
+provider.on('backchannel.success', () => {
+  stats.backchannel.sent += 1;
+});
+
+// Dynamic client registration with the configured initial access token value:
+// its policy forces FAPI 2.0 metadata on every registered client.
+{
+  const iat = new provider.InitialAccessToken({ policies: [DEV_IAT_POLICY] });
+  iat.jti = cfg.registrationInitialAccessToken;
+  await iat.save();
+}
+
+// Static clients are validated lazily by the provider; validate them now so a
+// bad config fails at start-up.
+for (const c of cfg.clients) {
+  try {
+    await provider.Client.find(c.client_id);
+  } catch (err) {
+    server.close();
+    fail(`config: client ${c.client_id} is invalid: ${describe(err)}`);
+  }
+}
+
+providerCallback = provider.callback();
+
+process.stdout.write(`READY ${JSON.stringify({ issuer, port })}\n`);

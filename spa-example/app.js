@@ -1,0 +1,495 @@
+/**
+ * Northwind Bank — example single-page app for the token handler BFF.
+ *
+ * It talks only to the BFF (same origin by default, see the `bff-base-url`
+ * meta tag) and never holds a token. All DOM is built with textContent;
+ * API data is never parsed as HTML.
+ */
+import { BffError, fetchApi, handlePageLoad, login, logout, readError, session } from './bff-client.js';
+
+const BANK_NAME = 'Northwind Bank';
+const LOCALE = document.documentElement.lang || undefined;
+
+const els = {
+  view: document.getElementById('view'),
+  status: document.getElementById('status'),
+  error: document.getElementById('error'),
+  userArea: document.getElementById('user-area'),
+};
+
+const state = {
+  claims: null,
+  accounts: [],
+  selectedId: null,
+  txRequest: 0,
+  dom: {},
+};
+
+// ---------------------------------------------------------------------------
+// small DOM helpers (no innerHTML anywhere)
+
+/**
+ * Create an element. `attrs` keys: `class`, `text`, `on<Event>` handlers,
+ * `dataset`-style `data-*` names, booleans for properties like `disabled`,
+ * anything else as an attribute.
+ */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === 'class') el.className = value;
+    else if (key === 'text') el.textContent = value;
+    else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2).toLowerCase(), value);
+    else if (value === true) el.setAttribute(key, '');
+    else el.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+function announce(message) {
+  // Clear first so the same message is announced again.
+  els.status.textContent = '';
+  window.setTimeout(() => {
+    els.status.textContent = message;
+  }, 50);
+}
+
+function showError(message) {
+  els.error.textContent = message;
+  els.error.hidden = false;
+  if (typeof els.error.scrollIntoView === 'function') els.error.scrollIntoView({ block: 'nearest' });
+}
+
+function clearError() {
+  els.error.textContent = '';
+  els.error.hidden = true;
+}
+
+function setBusy(busy) {
+  els.view.setAttribute('aria-busy', busy ? 'true' : 'false');
+}
+
+// ---------------------------------------------------------------------------
+// formatting
+
+const moneyFormats = new Map();
+
+function formatMoney(value, currency = 'EUR', { signed = false } = {}) {
+  const number = Number(value);
+  if (value === null || value === undefined || value === '' || Number.isNaN(number)) return String(value ?? '');
+  const key = `${currency}|${signed}`;
+  if (!moneyFormats.has(key)) {
+    try {
+      moneyFormats.set(
+        key,
+        new Intl.NumberFormat(LOCALE, { style: 'currency', currency, signDisplay: signed ? 'exceptZero' : 'auto' }),
+      );
+    } catch {
+      moneyFormats.set(key, new Intl.NumberFormat(LOCALE, { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
+    }
+  }
+  // Newer engines format decimal strings exactly; older ones convert to Number.
+  return moneyFormats.get(key).format(typeof value === 'string' ? value : number);
+}
+
+function formatDate(iso) {
+  if (!iso) return '';
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(iso);
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return String(iso);
+  return new Intl.DateTimeFormat(LOCALE, { dateStyle: 'medium', timeZone: dateOnly ? 'UTC' : undefined }).format(date);
+}
+
+/** A message fit for a customer; never a stack or a raw error object. */
+function friendlyMessage(err, service = 'the sign-in service') {
+  if (!(err instanceof BffError)) return 'Something went wrong. Please reload the page and try again.';
+  switch (err.status) {
+    case 0:
+    case 404:
+    case 405:
+    case 501:
+      return `Can't reach ${service} right now. Please check your connection and try again in a moment.`;
+    case 401:
+      return 'Your session has ended. Please sign in again.';
+    case 403:
+      return 'Your request was blocked to protect your account. Please reload the page and try again.';
+    case 502:
+    case 504:
+      return "Our banking systems aren't responding right now. Please try again in a moment.";
+    case 503:
+      return 'The service is temporarily unavailable. Please try again in a moment.';
+    default:
+      if (err.status >= 500) return 'Something went wrong on our side. Please try again in a moment.';
+      return err.description || 'The request could not be completed. Please check your details and try again.';
+  }
+}
+
+// ---------------------------------------------------------------------------
+// start-up
+
+async function start() {
+  let problem = null;
+  let signInProblem = false;
+  try {
+    await handlePageLoad();
+  } catch (err) {
+    problem = err;
+    signInProblem = err instanceof BffError && err.status >= 400 && err.status < 500 && err.status !== 404 && err.status !== 405;
+  }
+
+  let current = null;
+  try {
+    current = await session();
+  } catch (err) {
+    problem = problem || err;
+  }
+
+  if (current && current.isLoggedIn) {
+    renderSignedIn(current);
+    if (problem && signInProblem) showError(`Sign-in didn't complete: ${friendlyMessage(problem)}`);
+  } else {
+    renderLanding();
+    if (problem) {
+      showError(signInProblem ? `Sign-in didn't complete. ${friendlyMessage(problem)}` : friendlyMessage(problem));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// signed out
+
+function renderLanding(message) {
+  state.claims = null;
+  state.accounts = [];
+  state.selectedId = null;
+  els.userArea.replaceChildren();
+
+  const button = h('button', { type: 'button', class: 'button button-primary button-large', 'data-testid': 'sign-in' }, 'Sign in');
+  button.addEventListener('click', async () => {
+    clearError();
+    button.disabled = true;
+    button.textContent = 'Redirecting…';
+    announce('Redirecting to sign in');
+    try {
+      await login({ returnTo: window.location.pathname });
+    } catch (err) {
+      button.disabled = false;
+      button.textContent = 'Sign in';
+      showError(friendlyMessage(err));
+    }
+  });
+
+  const view = h(
+    'section',
+    { class: 'landing', 'aria-labelledby': 'landing-heading' },
+    h('div', { class: 'landing-card card' },
+      h('h1', { id: 'landing-heading' }, BANK_NAME),
+      h('p', { class: 'lead' }, 'Banking that keeps things simple. See your balances, follow your spending and send money in seconds.'),
+      button,
+      h('p', { class: 'fine-print' }, 'You sign in on our secure sign-in page. This app never sees your password or your access tokens.'),
+    ),
+  );
+  els.view.replaceChildren(view);
+  setBusy(false);
+  if (message) showError(message);
+}
+
+function sessionEnded() {
+  renderLanding('Your session has ended. Please sign in again.');
+}
+
+// ---------------------------------------------------------------------------
+// signed in
+
+function renderSignedIn(current) {
+  state.claims = current.claims || {};
+  const displayName = state.claims.name || state.claims.given_name || state.claims.preferred_username || state.claims.email || 'Customer';
+
+  const signOut = h('button', { type: 'button', class: 'button button-ghost', 'data-testid': 'sign-out' }, 'Sign out');
+  signOut.addEventListener('click', async () => {
+    clearError();
+    signOut.disabled = true;
+    announce('Signing out');
+    try {
+      await logout();
+    } catch (err) {
+      signOut.disabled = false;
+      if (err instanceof BffError && err.status === 401) sessionEnded();
+      else showError(friendlyMessage(err));
+    }
+  });
+  els.userArea.replaceChildren(
+    h('span', { class: 'user-greeting' }, h('span', { class: 'visually-hidden' }, 'Signed in as '),
+      h('span', { class: 'user-name', 'data-testid': 'user-name' }, displayName)),
+    signOut,
+  );
+
+  const accountList = h('ul', { class: 'account-list', 'aria-label': 'Accounts' });
+  const txTitle = h('p', { class: 'section-sub', id: 'tx-account' });
+  const txBody = h('div', { class: 'tx-body', 'data-testid': 'transactions', 'aria-live': 'polite', 'aria-busy': 'false' });
+  const confirmation = h('div', { class: 'confirmation', 'data-testid': 'payment-confirmation', tabindex: '-1', hidden: true });
+  const form = buildPaymentForm();
+
+  state.dom = { accountList, txTitle, txBody, confirmation, form };
+
+  const view = h('div', { class: 'dashboard' },
+    h('h1', { class: 'page-title' }, `Welcome, ${displayName}`),
+    h('div', { class: 'dashboard-grid' },
+      h('section', { class: 'panel accounts-panel', 'aria-labelledby': 'accounts-heading' },
+        h('h2', { id: 'accounts-heading' }, 'Your accounts'),
+        accountList,
+      ),
+      h('section', { class: 'panel tx-panel card', 'aria-labelledby': 'tx-heading' },
+        h('h2', { id: 'tx-heading' }, 'Transactions'),
+        txTitle,
+        txBody,
+      ),
+      h('section', { class: 'panel pay-panel card', 'aria-labelledby': 'pay-heading' },
+        h('h2', { id: 'pay-heading' }, 'Make a payment'),
+        confirmation,
+        form,
+      ),
+    ),
+  );
+  els.view.replaceChildren(view);
+  announce(`Signed in as ${displayName}`);
+  loadAccounts();
+}
+
+/** Fetch JSON from the API; throws BffError; a 401 that survived a refresh ends the session. */
+async function getJson(path) {
+  const response = await fetchApi(path);
+  if (!response.ok) throw await readError(response);
+  return response.json();
+}
+
+function handleApiError(err) {
+  if (err instanceof BffError && err.status === 401) {
+    sessionEnded();
+    return;
+  }
+  showError(friendlyMessage(err, BANK_NAME));
+}
+
+async function loadAccounts({ select } = {}) {
+  setBusy(true);
+  try {
+    const data = await getJson('/api/accounts');
+    state.accounts = Array.isArray(data.accounts) ? data.accounts : [];
+    const wanted = select || state.selectedId;
+    state.selectedId = state.accounts.some((a) => a.id === wanted) ? wanted : state.accounts[0]?.id ?? null;
+    renderAccounts();
+    renderFromAccountOptions();
+    if (state.selectedId) await loadTransactions(state.selectedId);
+    else state.dom.txBody.replaceChildren(h('p', { class: 'empty' }, 'You have no accounts yet.'));
+  } catch (err) {
+    state.dom.accountList.replaceChildren(h('li', { class: 'empty' }, 'Accounts are not available right now.'));
+    handleApiError(err);
+  } finally {
+    setBusy(false);
+  }
+}
+
+function renderAccounts() {
+  const { accountList } = state.dom;
+  if (!accountList) return;
+  if (state.accounts.length === 0) {
+    accountList.replaceChildren(h('li', { class: 'empty' }, 'You have no accounts yet.'));
+    return;
+  }
+  accountList.replaceChildren(
+    ...state.accounts.map((account) => {
+      const selected = account.id === state.selectedId;
+      const button = h('button',
+        {
+          type: 'button',
+          class: `account-card${selected ? ' is-selected' : ''}`,
+          'data-testid': `account-${account.id}`,
+          'aria-pressed': selected ? 'true' : 'false',
+        },
+        h('span', { class: 'account-name' }, account.name || account.id),
+        h('span', { class: 'account-iban' }, h('span', { class: 'visually-hidden' }, 'IBAN '), account.iban || ''),
+        h('span', { class: 'account-balance' }, h('span', { class: 'visually-hidden' }, 'Balance '), formatMoney(account.balance, account.currency || 'EUR')),
+      );
+      button.addEventListener('click', () => selectAccount(account.id));
+      return h('li', {}, button);
+    }),
+  );
+}
+
+function selectAccount(id) {
+  if (state.selectedId === id) return;
+  state.selectedId = id;
+  renderAccounts();
+  loadTransactions(id);
+}
+
+async function loadTransactions(id) {
+  const { txBody, txTitle } = state.dom;
+  const request = ++state.txRequest;
+  const account = state.accounts.find((a) => a.id === id);
+  txTitle.textContent = account ? `${account.name} · ${account.iban}` : '';
+  txBody.setAttribute('aria-busy', 'true');
+  txBody.replaceChildren(h('p', { class: 'loading' }, 'Loading transactions…'));
+  try {
+    const data = await getJson(`/api/accounts/${encodeURIComponent(id)}/transactions`);
+    if (request !== state.txRequest) return;
+    renderTransactions(Array.isArray(data.transactions) ? data.transactions : [], account);
+  } catch (err) {
+    if (request !== state.txRequest) return;
+    txBody.replaceChildren(h('p', { class: 'empty' }, 'Transactions are not available right now.'));
+    handleApiError(err);
+  } finally {
+    if (request === state.txRequest) txBody.setAttribute('aria-busy', 'false');
+  }
+}
+
+function renderTransactions(transactions, account) {
+  const { txBody } = state.dom;
+  if (transactions.length === 0) {
+    txBody.replaceChildren(h('p', { class: 'empty' }, 'No transactions yet.'));
+    return;
+  }
+  const list = h('ol', { class: 'tx-list', 'aria-label': account ? `Transactions for ${account.name}` : 'Transactions' },
+    ...transactions.map((tx) => {
+      const amount = Number(tx.amount);
+      const direction = amount > 0 ? 'amount-in' : amount < 0 ? 'amount-out' : '';
+      return h('li', { class: 'tx-row', 'data-testid': `transaction-${tx.id}` },
+        h('time', { class: 'tx-date', datetime: tx.bookedAt }, formatDate(tx.bookedAt)),
+        h('span', { class: 'tx-description' }, tx.description || ''),
+        h('span', { class: `tx-amount ${direction}` },
+          formatMoney(tx.amount, tx.currency || account?.currency || 'EUR', { signed: true })),
+      );
+    }),
+  );
+  txBody.replaceChildren(list);
+}
+
+// ---------------------------------------------------------------------------
+// payments
+
+function field(label, input, hint) {
+  const id = `f-${input.getAttribute('name')}`;
+  input.id = id;
+  const children = [h('label', { for: id }, label), input];
+  if (hint) {
+    const hintId = `${id}-hint`;
+    input.setAttribute('aria-describedby', hintId);
+    children.push(h('p', { class: 'hint', id: hintId }, hint));
+  }
+  return h('div', { class: 'field' }, ...children);
+}
+
+function buildPaymentForm() {
+  const fromAccount = h('select', { name: 'fromAccount', required: true });
+  const toName = h('input', { name: 'toName', type: 'text', autocomplete: 'off', required: true, maxlength: '140' });
+  const toIban = h('input', { name: 'toIban', type: 'text', autocomplete: 'off', spellcheck: 'false', required: true, class: 'mono' });
+  const amount = h('input', { name: 'amount', type: 'text', inputmode: 'decimal', autocomplete: 'off', required: true, placeholder: '0.00' });
+  const reference = h('input', { name: 'reference', type: 'text', autocomplete: 'off', maxlength: '140' });
+  const pay = h('button', { type: 'submit', class: 'button button-primary', 'data-testid': 'pay' }, 'Send payment');
+
+  const form = h('form', { class: 'payment-form', 'data-testid': 'payment-form', novalidate: true, 'aria-labelledby': 'pay-heading' },
+    field('From account', fromAccount),
+    field('Recipient name', toName),
+    field('Recipient IBAN', toIban, 'For example DE89 3704 0044 0532 0130 00'),
+    field('Amount (EUR)', amount),
+    field('Reference (optional)', reference),
+    h('div', { class: 'form-actions' }, pay),
+  );
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearError();
+    state.dom.confirmation.hidden = true;
+
+    const values = {
+      fromAccount: fromAccount.value,
+      toName: toName.value.trim(),
+      toIban: toIban.value.trim(),
+      amount: amount.value.trim().replace(',', '.'),
+      reference: reference.value.trim(),
+    };
+    const missing = [
+      [fromAccount, values.fromAccount, 'an account to pay from'],
+      [toName, values.toName, 'the recipient name'],
+      [toIban, values.toIban, 'the recipient IBAN'],
+      [amount, values.amount, 'an amount'],
+    ].filter(([, value]) => !value);
+    for (const input of [fromAccount, toName, toIban, amount]) input.removeAttribute('aria-invalid');
+    if (missing.length > 0) {
+      for (const [input] of missing) input.setAttribute('aria-invalid', 'true');
+      showError(`Please enter ${missing.map(([, , what]) => what).join(', ')}.`);
+      missing[0][0].focus();
+      return;
+    }
+
+    const account = state.accounts.find((a) => a.id === values.fromAccount);
+    const currency = account?.currency || 'EUR';
+    pay.disabled = true;
+    pay.textContent = 'Sending…';
+    form.setAttribute('aria-busy', 'true');
+    announce('Sending payment');
+    try {
+      const response = await fetchApi('/api/payments', {
+        method: 'POST',
+        body: JSON.stringify({ ...values, currency }),
+      });
+      if (!response.ok) throw await readError(response);
+      const data = await response.json();
+      const payment = data.payment || data;
+      showConfirmation(payment, currency);
+      toName.value = '';
+      toIban.value = '';
+      amount.value = '';
+      reference.value = '';
+      await loadAccounts({ select: values.fromAccount });
+    } catch (err) {
+      if (err instanceof BffError && err.status === 401) sessionEnded();
+      else if (err instanceof BffError && err.status >= 400 && err.status < 500 && err.description) showError(err.description);
+      else showError(friendlyMessage(err, BANK_NAME));
+    } finally {
+      pay.disabled = false;
+      pay.textContent = 'Send payment';
+      form.removeAttribute('aria-busy');
+    }
+  });
+
+  return form;
+}
+
+function renderFromAccountOptions() {
+  const select = state.dom.form?.elements.namedItem('fromAccount');
+  if (!select) return;
+  const previous = select.value;
+  select.replaceChildren(
+    ...state.accounts.map((account) =>
+      h('option', { value: account.id }, `${account.name} (${formatMoney(account.balance, account.currency || 'EUR')})`)),
+  );
+  if (state.accounts.some((a) => a.id === previous)) select.value = previous;
+  else if (state.selectedId) select.value = state.selectedId;
+}
+
+function showConfirmation(payment, currency) {
+  const { confirmation } = state.dom;
+  const amountText = formatMoney(payment.amount, payment.currency || currency);
+  confirmation.replaceChildren(
+    h('h3', {}, 'Payment sent'),
+    h('p', {},
+      h('span', { class: 'confirmation-amount', 'data-testid': 'payment-amount' }, amountText),
+      payment.toName ? ` to ${payment.toName}` : '',
+      payment.status ? ` · ${payment.status}` : ''),
+    h('p', { class: 'confirmation-id' }, 'Payment ID ', h('span', { class: 'mono', 'data-testid': 'payment-id' }, payment.id || '')),
+  );
+  confirmation.hidden = false;
+  confirmation.focus();
+  announce(`Payment of ${amountText} sent`);
+}
+
+start().catch(() => {
+  renderLanding();
+  showError('Something went wrong. Please reload the page and try again.');
+});

@@ -1,0 +1,124 @@
+"""The real development stack for integration tests: dev AS, example API, BFF instances."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bff.app import Parts, build_app, build_parts
+from bff.config.loader import LoadedConfig, load_settings_from_mapping
+from bff.crypto.keys import public_jwk
+from bff.devstack import Child, free_port, start_authorization_server, start_example_api
+from bff.telemetry.logging import JSONFormatter
+from tests.support.servers import ThreadServer
+
+SPA = "http://127.0.0.1:5173"
+REDIRECT_URI = f"{SPA}/"
+
+
+@dataclass
+class Stack:
+    """A running dev AS and example API."""
+
+    issuer: str
+    api_url: str
+    audience: str
+    authz: Child
+    api: Child
+
+    def stats(self) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.issuer}/__dev/stats").json())
+
+    def api_stats(self) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.api_url}/__stats").json())
+
+
+@contextmanager
+def running_stack(workdir: Path, client_jwk: dict[str, Any], access_ttl: int = 300,
+                  backchannel_uri: str | None = None) -> Iterator[Stack]:
+    api_port = free_port()
+    audience = f"http://127.0.0.1:{api_port}/"
+    client: dict[str, Any] = {"client_id": "bff", "jwks": {"keys": [public_jwk(client_jwk)]},
+                              "redirect_uris": [REDIRECT_URI],
+                              "post_logout_redirect_uris": [REDIRECT_URI]}
+    if backchannel_uri:
+        client["backchannel_logout_uri"] = backchannel_uri
+    authz = start_authorization_server({"clients": [client], "resource": audience,
+                                        "accessTokenTTL": access_ttl}, workdir,
+                                       workdir / "as.log")
+    api = None
+    try:
+        issuer = authz.ready["issuer"]
+        api = start_example_api(issuer, audience, port=api_port, log_file=workdir / "api.log")
+        yield Stack(issuer, api.ready["url"], audience, authz, api)
+    finally:
+        if api is not None:
+            api.stop()
+        authz.stop()
+
+
+class LogCapture(logging.Handler):
+    """Every log line of the process, formatted exactly as production writes it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JSONFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@dataclass
+class BFF:
+    """A BFF served over real HTTP from a thread, with its parts reachable."""
+
+    url: str
+    server: ThreadServer
+    parts: Parts
+    config: LoadedConfig
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, headers={"Origin": SPA})
+
+    def run(self, coro: Any) -> Any:
+        return self.server.run_coro(coro)
+
+
+def bff_config(workdir: Path, stack_issuer: str, client_jwk: dict[str, Any],
+               cookie_jwks: list[dict[str, Any]], routes: list[dict[str, Any]] | None = None,
+               **tables: dict[str, Any]) -> LoadedConfig:
+    (workdir / "client.jwk").write_text(json.dumps(client_jwk))
+    names = []
+    for i, jwk in enumerate(cookie_jwks):
+        (workdir / f"cookie{i}.jwk").write_text(json.dumps(jwk))
+        names.append(f"cookie{i}.jwk")
+    raw: dict[str, Any] = {
+        "server": {"public_url": SPA},
+        "oauth": {"issuer": stack_issuer, "client_id": "bff", "client_key_file": "client.jwk",
+                  "redirect_uri": REDIRECT_URI, "post_logout_redirect_uri": REDIRECT_URI,
+                  "scope": "openid profile email offline_access accounts payments"},
+        "session": {"cookie_key_files": names},
+        "routes": routes or [],
+    }
+    for table, values in tables.items():
+        raw[table] = {**raw.get(table, {}), **values}
+    return load_settings_from_mapping(raw, {}, base_dir=workdir)
+
+
+@contextmanager
+def running_bff(config: LoadedConfig, **parts_kwargs: Any) -> Iterator[BFF]:
+    parts = build_parts(config, **parts_kwargs)
+    app = build_app(config, parts=parts)
+    with ThreadServer(app) as server:
+        yield BFF(server.url, server, parts, config)
