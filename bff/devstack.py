@@ -47,6 +47,7 @@ class Child:
     process: subprocess.Popen[str]
     ready: dict[str, Any] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
+    pump: threading.Thread | None = None
 
     def stop(self, timeout: float = 5.0) -> None:
         if self.process.poll() is None:
@@ -56,6 +57,8 @@ class Child:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.pump is not None:
+            self.pump.join(2)
 
 
 def spawn(name: str, argv: Sequence[str], *, ready_prefix: str | None, timeout: float = 20.0,
@@ -81,9 +84,11 @@ def spawn(name: str, argv: Sequence[str], *, ready_prefix: str | None, timeout: 
             lines.put(line)
         if sink:
             sink.close()
+        process.stdout.close()
         lines.put(None)
 
-    threading.Thread(target=pump, daemon=True, name=f"{name}-output").start()
+    child.pump = threading.Thread(target=pump, daemon=True, name=f"{name}-output")
+    child.pump.start()
     if ready_prefix is None:
         return child
     deadline = time.monotonic() + timeout

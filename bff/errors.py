@@ -202,36 +202,70 @@ class ProtocolViolation(UpstreamFailure):
     description = "the authorization server's response broke the protocol"
 
 
-def _violation(name: str, code: str, description: str, spec: str) -> type[ProtocolViolation]:
-    return type(name, (ProtocolViolation,), {"code": code, "description": description,
-                                             "spec": spec, "__doc__": description})
+class StateMismatch(ProtocolViolation):
+    code = "state_mismatch"
+    description = "the state in the response does not match the login"
+    spec = "RFC 6749 §10.12"
 
 
-StateMismatch = _violation("StateMismatch", "state_mismatch",
-                           "the state in the response does not match the login", "RFC 6749 §10.12")
-IssMissing = _violation("IssMissing", "iss_missing",
-                        "the authorization response has no iss parameter", "RFC 9207 §2.4")
-IssMismatch = _violation("IssMismatch", "iss_mismatch",
-                         "the authorization response comes from another issuer", "RFC 9207 §2.4")
-IDTokenInvalid = _violation("IDTokenInvalid", "id_token_invalid",
-                            "the ID token is invalid", "OpenID Connect Core §3.1.3.7")
-NonceMismatch = _violation("NonceMismatch", "nonce_mismatch",
-                           "the ID token nonce does not match the login", "OpenID Connect Core §3.1.3.7")
-BearerDowngrade = _violation("BearerDowngrade", "bearer_downgrade",
-                             "the authorization server issued a Bearer token where DPoP was required",
-                             "FAPI 2.0 §5.3.2.2")
-DPoPBindingMissing = _violation("DPoPBindingMissing", "dpop_binding_missing",
-                                "the access token is not bound to the session's DPoP key",
-                                "RFC 9449 §6")
-InvalidTokenResponse = _violation("InvalidTokenResponse", "invalid_token_response",
-                                  "the token response is malformed", "RFC 6749 §5.1")
-InvalidMetadata = _violation("InvalidMetadata", "invalid_metadata",
-                             "the authorization server metadata is invalid", "RFC 8414 §3.3")
-InvalidPARResponse = _violation("InvalidPARResponse", "invalid_par_response",
-                                "the pushed authorization response is malformed", "RFC 9126 §2.2")
-InvalidLogoutToken = _violation("InvalidLogoutToken", "invalid_logout_token",
-                                "the logout token is invalid",
-                                "OpenID Connect Back-Channel Logout 1.0 §2.6")
+class IssMissing(ProtocolViolation):
+    code = "iss_missing"
+    description = "the authorization response has no iss parameter"
+    spec = "RFC 9207 §2.4"
+
+
+class IssMismatch(ProtocolViolation):
+    code = "iss_mismatch"
+    description = "the authorization response comes from another issuer"
+    spec = "RFC 9207 §2.4"
+
+
+class IDTokenInvalid(ProtocolViolation):
+    code = "id_token_invalid"
+    description = "the ID token is invalid"
+    spec = "OpenID Connect Core §3.1.3.7"
+
+
+class NonceMismatch(ProtocolViolation):
+    code = "nonce_mismatch"
+    description = "the ID token nonce does not match the login"
+    spec = "OpenID Connect Core §3.1.3.7"
+
+
+class BearerDowngrade(ProtocolViolation):
+    code = "bearer_downgrade"
+    description = "the authorization server issued a Bearer token where DPoP was required"
+    spec = "FAPI 2.0 §5.3.2.2"
+
+
+class DPoPBindingMissing(ProtocolViolation):
+    code = "dpop_binding_missing"
+    description = "the access token is not bound to the session's DPoP key"
+    spec = "RFC 9449 §6"
+
+
+class InvalidTokenResponse(ProtocolViolation):
+    code = "invalid_token_response"
+    description = "the token response is malformed"
+    spec = "RFC 6749 §5.1"
+
+
+class InvalidMetadata(ProtocolViolation):
+    code = "invalid_metadata"
+    description = "the authorization server metadata is invalid"
+    spec = "RFC 8414 §3.3"
+
+
+class InvalidPARResponse(ProtocolViolation):
+    code = "invalid_par_response"
+    description = "the pushed authorization response is malformed"
+    spec = "RFC 9126 §2.2"
+
+
+class InvalidLogoutToken(ProtocolViolation):
+    code = "invalid_logout_token"
+    description = "the logout token is invalid"
+    spec = "OpenID Connect Back-Channel Logout 1.0 §2.6"
 
 
 class ResourceServerUnavailable(UpstreamFailure):

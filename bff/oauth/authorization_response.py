@@ -1,4 +1,4 @@
-"""Checks on the authorization response: ``state``, ``iss`` (RFC 9207 §2.4), errors (RFC 6749 §4.1.2)."""
+"""Authorization response checks: ``state``, ``iss`` (RFC 9207 §2.4), errors (RFC 6749 §4.1.2)."""
 
 from __future__ import annotations
 

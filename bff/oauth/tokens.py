@@ -1,4 +1,4 @@
-"""Token endpoint responses (RFC 6749 §5.1) for DPoP-bound tokens (RFC 9449 §5, FAPI 2.0 §5.3.2.2)."""
+"""Token responses (RFC 6749 §5.1) for DPoP-bound tokens (RFC 9449 §5, FAPI 2.0 §5.3.2.2)."""
 
 from __future__ import annotations
 

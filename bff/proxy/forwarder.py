@@ -98,7 +98,7 @@ class ProxyRoute:
             await self._forward(scope, receive, send)
         except BFFError as exc:
             await send_error(send, exc, scope["path"])
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             await send_error(send, ResourceServerTimeout(f"{self.prefix}: timeout"), scope["path"])
             del exc
 
@@ -198,7 +198,7 @@ class ProxyRoute:
             return await client_session().request(
                 method, URL(url, encoded=True), headers=headers, data=body,
                 timeout=self.timeout, allow_redirects=False)
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ResourceServerTimeout(f"{self.prefix}: upstream timeout") from exc
         except aiohttp.ClientError as exc:
             raise ResourceServerUnavailable(
@@ -218,7 +218,7 @@ class ProxyRoute:
             try:
                 async for chunk in response.content.iter_any():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 log.warning("upstream body interrupted",
                             extra={"route": self.prefix, "cause": type(exc).__name__})
             await send({"type": "http.response.body", "body": b""})

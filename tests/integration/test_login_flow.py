@@ -10,7 +10,6 @@ import pytest
 
 from bff.crypto.keys import thumbprint
 from bff.crypto.seal import b64url_decode
-from bff.sessions.stores import CookieSessionStore
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar
 from tests.support.flows import call, login

@@ -58,11 +58,11 @@ class ASBrowser:
 
     def needs_login(self, authorization_url: str, redirect_prefix: str) -> bool:
         """True when the AS shows its login form for this authorization request."""
-        url, page = self._follow_until_page(authorization_url, redirect_prefix)
+        _url, page = self._follow_until_page(authorization_url, redirect_prefix)
         return page is not None and 'name="login"' in page.text
 
     def end_session(self, logout_url: str) -> httpx.Response:
-        """RP-initiated logout: open the URL and confirm (the page's button sits outside the form)."""
+        """RP-initiated logout: open the URL and confirm (its button sits outside the form)."""
         page = self.http.get(logout_url)
         assert page.status_code == 200, page.text[:300]
         xsrf = re.search(r'name="xsrf" value="([^"]+)"', page.text)
