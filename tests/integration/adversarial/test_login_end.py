@@ -1,0 +1,240 @@
+"""Hostile authorization responses and token responses at ``login/end`` (one case per rule).
+
+Every case asserts the exact status and code, that no session cookie was set, that the AS got no
+further call, and that nothing secret reached the logs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from bff.oauth.clock import Clock
+from tests.support.cookies import Jar, set_cookie_names
+from tests.support.flows import call, start_login
+from tests.support.hostile_as import HostileAS, hs256, unsigned
+from tests.support.servers import ThreadServer
+from tests.support.stack import BFF, REDIRECT_URI, LogCapture, bff_config, running_bff
+
+pytestmark = pytest.mark.integration
+
+
+class OffsetClock:
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileAS]:
+    hostile = HostileAS()
+    with ThreadServer(hostile.app()) as server:
+        hostile.url = server.url
+        yield hostile
+
+
+@pytest.fixture
+def clock() -> OffsetClock:
+    return OffsetClock()
+
+
+@pytest.fixture
+def bff(hostile: HostileAS, workdir: Path, client_jwk: dict[str, Any],
+        cookie_jwks: list[dict[str, Any]], clock: Clock) -> Iterator[BFF]:
+    config = bff_config(workdir, hostile.url, client_jwk, cookie_jwks)
+    with running_bff(config, clock=clock) as running:
+        yield running
+
+
+def begin(http: httpx.Client, jar: Jar, hostile: HostileAS) -> dict[str, str]:
+    start_login(http, jar, returnTo="/home")
+    return hostile.par_requests[-1]
+
+
+def finish(http: httpx.Client, jar: Jar, **params: str) -> httpx.Response:
+    return call(http, jar, "POST", "/bff/login/end",
+                json={"pageUrl": f"{REDIRECT_URI}?{urlencode(params)}"})
+
+
+def assert_refused(response: httpx.Response, status: int, code: str, logs: LogCapture,
+                   *secrets: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json() == {"error": code, "error_description": response.json()[
+        "error_description"]}
+    assert response.json()["error_description"]
+    assert not [n for n in set_cookie_names(response) if "bff-session" in n]
+    for secret in secrets:
+        assert secret not in response.text
+        assert secret not in logs.text()
+
+
+def test_happy_path_against_hostile_as_baseline(bff: BFF, hostile: HostileAS) -> None:
+    """The unmodified fake AS logs in: the negative cases below differ in one thing only."""
+    jar = Jar()
+    with bff.client() as http:
+        par = begin(http, jar, hostile)
+        r = finish(http, jar, code="c1", state=par["state"], iss=hostile.url)
+        assert r.status_code == 200, r.text
+        assert r.json()["returnTo"] == "/home"
+        assert jar.session_names()
+        assert par["code_challenge_method"] == "S256"
+        assert par["dpop_jkt"]
+        assert par["client_assertion_type"].endswith("jwt-bearer")
+
+
+@pytest.mark.spec("RFC 6749 §10.12")
+def test_state_mismatch(bff: BFF, hostile: HostileAS, captured_logs: LogCapture) -> None:
+    """RFC 6749 §10.12: a response for another state is refused before any token call."""
+    jar = Jar()
+    with bff.client() as http:
+        begin(http, jar, hostile)
+        r = finish(http, jar, code="c1", state="forged-state", iss=hostile.url)
+    assert_refused(r, 502, "state_mismatch", captured_logs)
+    assert hostile.count("/token") == 0
+
+
+@pytest.mark.spec("RFC 9207 §2.4")
+def test_missing_iss(bff: BFF, hostile: HostileAS, captured_logs: LogCapture) -> None:
+    """RFC 9207 §2.4: a response without iss is refused."""
+    jar = Jar()
+    with bff.client() as http:
+        par = begin(http, jar, hostile)
+        r = finish(http, jar, code="c1", state=par["state"])
+    assert_refused(r, 502, "iss_missing", captured_logs, par["state"])
+    assert hostile.count("/token") == 0
+
+
+@pytest.mark.spec("RFC 9207 §2.4")
+def test_wrong_iss(bff: BFF, hostile: HostileAS, captured_logs: LogCapture) -> None:
+    """RFC 9207 §2.4: a response naming another issuer (mix-up) is refused."""
+    jar = Jar()
+    with bff.client() as http:
+        par = begin(http, jar, hostile)
+        r = finish(http, jar, code="c1", state=par["state"], iss="https://evil.example")
+    assert_refused(r, 502, "iss_mismatch", captured_logs)
+    assert hostile.count("/token") == 0
+
+
+@pytest.mark.spec("RFC 6749 §4.1.2.1")
+def test_authorization_error_response(bff: BFF, hostile: HostileAS,
+                                      captured_logs: LogCapture) -> None:
+    """RFC 6749 §4.1.2.1: an error response ends the login without a session."""
+    jar = Jar()
+    with bff.client() as http:
+        par = begin(http, jar, hostile)
+        r = finish(http, jar, error="access_denied", state=par["state"], iss=hostile.url)
+    assert_refused(r, 400, "authorization_error", captured_logs)
+    assert hostile.count("/token") == 0
+
+
+@pytest.mark.spec("RFC 6749 §4.1.2")
+def test_reused_login_transaction(bff: BFF, hostile: HostileAS,
+                                  captured_logs: LogCapture) -> None:
+    """RFC 6749 §4.1.2: replaying a response with a captured transaction cookie is refused."""
+    jar = Jar()
+    with bff.client() as http:
+        par = begin(http, jar, hostile)
+        captured = jar.copy()
+        assert finish(http, jar, code="c1", state=par["state"], iss=hostile.url).status_code == 200
+        tokens_before = hostile.count("/token")
+        replay = finish(http, captured, code="c1", state=par["state"], iss=hostile.url)
+    assert_refused(replay, 401, "login_transaction_used", captured_logs)
+    assert hostile.count("/token") == tokens_before
+
+
+def test_login_without_transaction(bff: BFF, hostile: HostileAS,
+                                   captured_logs: LogCapture) -> None:
+    """A response with no login transaction cookie at all (expired or never started)."""
+    with bff.client() as http:
+        r = finish(http, Jar(), code="c1", state="s", iss=hostile.url)
+    assert_refused(r, 401, "login_transaction_missing", captured_logs)
+    assert hostile.count("/token") == 0
+
+
+def test_expired_login_transaction(bff: BFF, hostile: HostileAS, clock: OffsetClock,
+                                   captured_logs: LogCapture) -> None:
+    """A transaction older than session.login_timeout is refused."""
+    jar = Jar()
+    with bff.client() as http:
+        par = begin(http, jar, hostile)
+        clock.offset = 601
+        r = finish(http, jar, code="c1", state=par["state"], iss=hostile.url)
+    assert_refused(r, 401, "login_transaction_missing", captured_logs)
+    assert hostile.count("/token") == 0
+
+
+@pytest.mark.spec("RFC 6749 §4.1.2")
+def test_replayed_code_refused_by_as(bff: BFF, hostile: HostileAS,
+                                     captured_logs: LogCapture) -> None:
+    """RFC 6749 §4.1.2: the AS refusing a spent code ends the login as login_failed."""
+    jar = Jar()
+    hostile.token_error = "invalid_grant"
+    with bff.client() as http:
+        par = begin(http, jar, hostile)
+        r = finish(http, jar, code="spent", state=par["state"], iss=hostile.url)
+    assert_refused(r, 400, "login_failed", captured_logs, "spent")
+    assert hostile.count("/token") == 1  # the nonce from PAR is reused; no retry after a refusal
+
+
+ID_TOKEN_CASES = [
+    ("wrong nonce", lambda c: {**c, "nonce": "other"}, None, "nonce_mismatch"),
+    ("wrong aud", lambda c: {**c, "aud": "someone-else"}, None, "id_token_invalid"),
+    ("expired", lambda c: {**c, "exp": int(time.time()) - 3600, "iat": int(time.time()) - 4000},
+     None, "id_token_invalid"),
+    ("iat in the future", lambda c: {**c, "iat": int(time.time()) + 600}, None,
+     "id_token_invalid"),
+    ("wrong iss", lambda c: {**c, "iss": "https://evil.example"}, None, "id_token_invalid"),
+    ("alg none", lambda c: c, unsigned, "id_token_invalid"),
+    ("alg HS256", lambda c: c, hs256, "id_token_invalid"),
+    ("azp of another client", lambda c: {**c, "aud": ["bff", "x"], "azp": "x"}, None,
+     "id_token_invalid"),
+]
+
+
+@pytest.mark.spec("OpenID Connect Core §3.1.3.7")
+@pytest.mark.parametrize(("case", "mutate", "signer", "code"), ID_TOKEN_CASES,
+                         ids=[c[0] for c in ID_TOKEN_CASES])
+def test_id_token_rejected(bff: BFF, hostile: HostileAS, captured_logs: LogCapture, case: str,
+                           mutate: Any, signer: Any, code: str) -> None:
+    """OIDC Core §3.1.3.7 and FAPI 2.0 algorithms: a bad ID token never yields a session."""
+    hostile.id_token_claims = mutate
+    hostile.id_token_signer = signer
+    jar = Jar()
+    with bff.client() as http:
+        par = begin(http, jar, hostile)
+        r = finish(http, jar, code="c1", state=par["state"], iss=hostile.url)
+    assert_refused(r, 502, code, captured_logs)
+    assert hostile.count("/me") == 0, "no userinfo call after a bad ID token"
+
+
+@pytest.mark.spec("FAPI 2.0 §5.3.2.2")
+def test_bearer_token_refused(bff: BFF, hostile: HostileAS, captured_logs: LogCapture) -> None:
+    """FAPI 2.0: a Bearer token where DPoP was asked for is refused."""
+    hostile.token_response = lambda body: {**body, "token_type": "Bearer"}
+    jar = Jar()
+    with bff.client() as http:
+        par = begin(http, jar, hostile)
+        r = finish(http, jar, code="c1", state=par["state"], iss=hostile.url)
+    assert_refused(r, 502, "bearer_downgrade", captured_logs)
+
+
+def test_as_unreachable(workdir: Path, client_jwk: dict[str, Any],
+                        cookie_jwks: list[dict[str, Any]], captured_logs: LogCapture) -> None:
+    """A closed AS port answers 502 as_unreachable with a clear description."""
+    from bff.devstack import free_port
+
+    config = bff_config(workdir, f"http://127.0.0.1:{free_port()}", client_jwk, cookie_jwks)
+    with running_bff(config) as bff, bff.client() as http:
+        jar = Jar()
+        r = call(http, jar, "POST", "/bff/login/start", json={})
+    assert_refused(r, 502, "as_unreachable", captured_logs)
+    assert "cannot be reached" in r.json()["error_description"]
+    assert not jar.cookies
