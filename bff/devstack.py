@@ -270,7 +270,6 @@ def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cook
             "store": store_table,
             "routes": [{"prefix": "/api", "upstream": api.ready["url"],
                         "resource": api_audience}],
-            "insecure": {"plain_http_cookies": True},
         })
         children.append(start_bff(workdir / "bff.toml", port, log_file=workdir / "bff.log"))
         print(f"\n  Token handler demo is running.\n\n  Open {public}/ in your browser and sign in "
