@@ -50,6 +50,7 @@ class Parts:
     sessions: SessionStore
     handler: BrowserHandler
     names: CookieNames
+    proxy: ProxyDispatcher | None = None
 
 
 def origin_of(url: str) -> str:
@@ -133,7 +134,7 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: http_error, Exception: server_error})
     app.state.parts = parts
-    proxied = ProxyDispatcher(app, parts.handler, s.routes)
+    proxied = parts.proxy = ProxyDispatcher(app, parts.handler, s.routes)
     return OriginGuard(proxied, own_origin=origin_of(s.server.public_url),
                        cors_origins=s.cors.allowed_origins,
                        exempt_paths=(f"{prefix}/backchannel-logout",), max_age=s.cors.max_age)

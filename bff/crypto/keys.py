@@ -36,7 +36,7 @@ def alg_for_key(jwk: dict[str, Any]) -> str:
             raise ValueError("EC keys must be P-256 with alg ES256")
         return "ES256"
     if kty == "RSA":
-        if len(b64url_decode(str(jwk.get("n", "")))) * 8 < 2048:
+        if int.from_bytes(b64url_decode(str(jwk.get("n", ""))), "big").bit_length() < 2048:
             raise ValueError("RSA keys must have at least 2048 bits")
         if alg not in (None, "PS256"):
             raise ValueError("RSA keys must use PS256")

@@ -25,7 +25,7 @@ def b64(data: bytes) -> str:
 
 @dataclass
 class HostileAS:
-    """Issuer at ``url`` once served; ``id_token_claims``/``token_response`` hooks corrupt output."""
+    """An AS at ``url`` whose ``id_token_claims``/``token_response`` hooks corrupt its output."""
 
     url: str = ""
     key: ECKey = field(default_factory=lambda: ECKey.generate_key("P-256", private=True,

@@ -39,6 +39,12 @@ class Stack:
     def api_stats(self) -> dict[str, Any]:
         return dict(httpx.get(f"{self.api_url}/__stats").json())
 
+    def api_calls(self) -> dict[str, int]:
+        """Calls per path the API has seen, not counting the stats calls themselves."""
+        calls = dict(self.api_stats()["calls"])
+        calls.pop("/__stats", None)
+        return calls
+
 
 @contextmanager
 def running_stack(workdir: Path, client_jwk: dict[str, Any], access_ttl: int = 300,
