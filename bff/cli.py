@@ -43,7 +43,8 @@ def _run(path: str, host: str | None, port: int | None) -> int:
     configure_logging(s.server.log_level)
     app = build_app(config)
     uvicorn.run(app, host=host or s.server.host, port=s.server.port if port is None else port,
-                log_config=None, access_log=False, server_header=False, lifespan="on")
+                log_config=None, access_log=False, server_header=False, lifespan="on",
+                proxy_headers=False)
     return 0
 
 
@@ -60,6 +61,7 @@ def _keys_generate(out_dir: str, alg: str, force: bool) -> int:
     for name, jwk in targets.items():
         path = out / name
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file being replaced
         with os.fdopen(fd, "w") as fh:
             json.dump(jwk, fh, indent=2)
     pub = public_jwk(targets["client.jwk"])

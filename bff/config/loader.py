@@ -76,9 +76,9 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
             parsed: Any = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
             parsed = value
-        table = data.setdefault(path[0], {})
-        if isinstance(table, dict):
-            table[path[1]] = parsed
+        table = data.get(path[0], {})
+        if isinstance(table, dict):  # a copy: never write into the caller's nested tables
+            data[path[0]] = {**table, path[1]: parsed}
     return data
 
 

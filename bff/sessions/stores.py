@@ -38,9 +38,13 @@ class CookieSessionStore:
 
     kind = "cookie"
 
-    def __init__(self, sealer: Sealer, names: CookieNames) -> None:
+    def __init__(self, sealer: Sealer, names: CookieNames, cache_size: int = 10_000) -> None:
         self._sealer = sealer
         self._names = names
+        # opened sessions by exact sealed value: the proxy's hot path skips AES and JSON for a
+        # cookie it has already authenticated; lifetimes are still checked on every call
+        self._opened: dict[str, Session] = {}
+        self._cache_size = cache_size
 
     async def load(self, cookies: Mapping[str, str]) -> Session | None:
         value = join_value(self._names, cookies)
@@ -48,11 +52,18 @@ class CookieSessionStore:
             if self._names.session in cookies:
                 raise InvalidSeal("incomplete session cookie")
             return None
+        cached = self._opened.get(value)
+        if cached is not None:
+            return cached
         raw = self._sealer.open(value, self._names.session)
         try:
-            return Session.from_bytes(raw)
+            session = Session.from_bytes(raw)
         except (ValueError, TypeError, KeyError) as exc:
             raise InvalidSeal("session payload unreadable") from exc
+        if len(self._opened) >= self._cache_size:
+            self._opened.pop(next(iter(self._opened)))
+        self._opened[value] = session
+        return session
 
     async def save(self, session: Session, cookies: Mapping[str, str],
                    ttl: float) -> list[SetCookie]:

@@ -42,8 +42,6 @@ SCREENSHOTS = REPO / "test-output" / "screenshots"
 DOCS_IMG = REPO / "docs" / "img"
 
 ACCESS_TTL = 4  # seconds: short, so a test can outlive an access token
-LOGIN = "alice"
-USER_NAME = "Alice Example"
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]

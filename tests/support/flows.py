@@ -31,10 +31,10 @@ def start_login(http: httpx.Client, jar: Jar, **body: Any) -> str:
 
 
 def login(http: httpx.Client, jar: Jar, browser: ASBrowser, user: str = "alice",
-          return_to: str = "/accounts") -> dict[str, Any]:
+          return_to: str = "/accounts", redirect_uri: str = REDIRECT_URI) -> dict[str, Any]:
     """The whole login: start, AS pages, end; returns the login/end body."""
     url = start_login(http, jar, returnTo=return_to)
-    callback = browser.authorize(url, REDIRECT_URI, login=user)
+    callback = browser.authorize(url, redirect_uri, login=user)
     response = call(http, jar, "POST", "/bff/login/end", json={"pageUrl": callback})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()

@@ -1,0 +1,155 @@
+"""Authorization server metadata and JWKS (RFC 8414), against httpx.MockTransport."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from bff.crypto.keys import generate_signing_jwk, public_jwk
+from bff.errors import AuthorizationServerTimeout, AuthorizationServerUnavailable, InvalidMetadata
+from bff.oauth.clock import FrozenClock
+from bff.oauth.discovery import Discovery, process_jwks_response, process_metadata_response
+from tests.unit.oauth.fake_as import ISSUER, FakeAS, json_response, metadata
+
+WELL_KNOWN = "/.well-known/openid-configuration"
+
+
+def jwks(*kids: str) -> dict[str, Any]:
+    return {"keys": [public_jwk(generate_signing_jwk("ES256", kid=k)) for k in kids]}
+
+
+def test_metadata_parsed() -> None:
+    meta = process_metadata_response(json_response(metadata(revocation_endpoint=5)), ISSUER)
+    assert meta.issuer == ISSUER
+    assert meta.pushed_authorization_request_endpoint == f"{ISSUER}/par"
+    assert meta.userinfo_endpoint == f"{ISSUER}/me"
+    assert meta.revocation_endpoint is None
+    assert meta.introspection_endpoint is None
+
+
+@pytest.mark.spec("RFC 8414 §3.3")
+@pytest.mark.parametrize("issuer", ["https://evil.example", ISSUER + "/", "", None])
+def test_issuer_mismatch_refused(issuer: str | None) -> None:
+    """The metadata issuer must be identical to the configured issuer."""
+    with pytest.raises(InvalidMetadata, match="issuer"):
+        process_metadata_response(json_response(metadata(issuer=issuer)), ISSUER)
+
+
+@pytest.mark.spec("FAPI 2.0 Security Profile §5.3.2.1")
+@pytest.mark.parametrize("missing", ["authorization_endpoint", "token_endpoint", "jwks_uri",
+                                     "pushed_authorization_request_endpoint"])
+def test_required_endpoints(missing: str) -> None:
+    """PAR, token, authorization and JWKS endpoints are required."""
+    with pytest.raises(InvalidMetadata, match=missing):
+        process_metadata_response(json_response(metadata(**{missing: None})), ISSUER)
+
+
+def test_metadata_http_error() -> None:
+    with pytest.raises(InvalidMetadata, match="500"):
+        process_metadata_response(json_response(metadata(), 500), ISSUER)
+
+
+def test_jwks_keeps_only_public_signing_keys() -> None:
+    signing = public_jwk(generate_signing_jwk("ES256", kid="sig"))
+    enc = {**public_jwk(generate_signing_jwk("ES256", kid="enc")), "use": "enc"}
+    private = generate_signing_jwk("ES256", kid="private")
+    keys = process_jwks_response(json_response({"keys": [signing, enc, private, "junk"]}))
+    assert [k.kid for k in keys.keys] == ["sig"]
+
+
+@pytest.mark.parametrize("response", [
+    json_response({"keys": [{"kty": "EC", "crv": "P-256", "x": "bad"}]}),
+    json_response(jwks("a"), 503),
+])
+def test_jwks_malformed_or_unavailable(response: httpx.Response) -> None:
+    with pytest.raises(InvalidMetadata):
+        process_jwks_response(response)
+
+
+@pytest.mark.anyio
+async def test_metadata_is_cached_until_ttl(clock: FrozenClock) -> None:
+    fake = FakeAS()
+    fake.on(WELL_KNOWN, json_response(metadata()))
+    async with fake.client() as http:
+        discovery = Discovery(ISSUER, http, clock, ttl=100)
+        await discovery.metadata()
+        await discovery.metadata()
+        assert fake.paths() == [WELL_KNOWN]
+        clock.advance(101)
+        await discovery.metadata()
+    assert fake.paths() == [WELL_KNOWN, WELL_KNOWN]
+
+
+@pytest.mark.anyio
+async def test_well_known_url_under_an_issuer_path(clock: FrozenClock) -> None:
+    fake = FakeAS()
+    issuer = f"{ISSUER}/tenant/"
+    fake.on(f"/tenant{WELL_KNOWN}", json_response(metadata(issuer=issuer)))
+    async with fake.client() as http:
+        assert (await Discovery(issuer, http, clock).metadata()).issuer == issuer
+
+
+@pytest.mark.spec("RFC 8414 §3.3")
+@pytest.mark.anyio
+async def test_discovery_refuses_issuer_mismatch(clock: FrozenClock) -> None:
+    """A metadata document for another issuer is refused and not cached."""
+    fake = FakeAS()
+    fake.on(WELL_KNOWN, json_response(metadata(issuer="https://evil.example")))
+    async with fake.client() as http:
+        discovery = Discovery(ISSUER, http, clock)
+        for _ in range(2):
+            with pytest.raises(InvalidMetadata):
+                await discovery.metadata()
+    assert fake.paths() == [WELL_KNOWN, WELL_KNOWN]
+
+
+@pytest.mark.spec("OpenID Connect Core §10.1.1")
+@pytest.mark.anyio
+async def test_jwks_refetched_once_on_unknown_kid_and_rate_limited(clock: FrozenClock) -> None:
+    """An unknown kid triggers one refetch, at most once per rate-limit window."""
+    fake = FakeAS()
+    fake.on(WELL_KNOWN, json_response(metadata()))
+    fake.on("/jwks", json_response(jwks("old")), json_response(jwks("old", "new")))
+    async with fake.client() as http:
+        discovery = Discovery(ISSUER, http, clock, jwks_min_refresh=30)
+        assert [k.kid for k in (await discovery.jwks("old")).keys] == ["old"]
+        assert [k.kid for k in (await discovery.jwks("new")).keys] == ["old"]
+        assert fake.paths().count("/jwks") == 1
+        clock.advance(31)
+        keys = await discovery.jwks("new")
+        assert sorted(k.kid or "" for k in keys.keys) == ["new", "old"]
+        assert fake.paths().count("/jwks") == 2
+        await discovery.jwks("unknown")
+        await discovery.jwks("new")
+        await discovery.jwks(None)
+    assert fake.paths().count("/jwks") == 2
+
+
+@pytest.mark.anyio
+async def test_jwks_refetched_when_stale(clock: FrozenClock) -> None:
+    fake = FakeAS()
+    fake.on(WELL_KNOWN, json_response(metadata()))
+    fake.on("/jwks", json_response(jwks("a")))
+    async with fake.client() as http:
+        discovery = Discovery(ISSUER, http, clock, ttl=100)
+        await discovery.jwks()
+        clock.advance(101)
+        await discovery.jwks()
+    assert fake.paths().count("/jwks") == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("exc", "error"), [
+    (httpx.ConnectError("refused"), AuthorizationServerUnavailable),
+    (httpx.ReadTimeout("slow"), AuthorizationServerTimeout),
+])
+async def test_transport_failures(exc: Exception, error: type[Exception],
+                                  clock: FrozenClock) -> None:
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fail)) as http:
+        with pytest.raises(error):
+            await Discovery(ISSUER, http, clock).metadata()

@@ -1,0 +1,175 @@
+"""ID token validation: one case per rule of OIDC Core §3.1.3.7."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from joserfc.jwk import KeySet
+
+from bff.crypto.keys import FAPI_ALGORITHMS, generate_signing_jwk
+from bff.errors import IDTokenInvalid, NonceMismatch
+from bff.oauth.id_token import check_id_token_claims, validate_id_token
+from bff.oauth.jws import JWSSigner, encode_segment
+
+ISSUER = "https://as.example"
+CLIENT = "bff"
+NONCE = "n-0S6_WzA2Mj"
+NOW = 1_700_000_000
+SKEW = 60
+
+
+def good_claims(**changes: Any) -> dict[str, Any]:
+    claims: dict[str, Any] = {"iss": ISSUER, "aud": CLIENT, "sub": "alice", "nonce": NONCE,
+                              "iat": NOW, "exp": NOW + 300}
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def check(claims: dict[str, Any], now: float = NOW) -> None:
+    check_id_token_claims(claims, issuer=ISSUER, client_id=CLIENT, nonce=NONCE, now=now,
+                          skew=SKEW)
+
+
+def validate(token: str, keys: KeySet, algorithms: list[str] | None = None) -> dict[str, Any]:
+    return validate_id_token(token, keys, issuer=ISSUER, client_id=CLIENT, nonce=NONCE, now=NOW,
+                             skew=SKEW, algorithms=algorithms or list(FAPI_ALGORITHMS))
+
+
+def test_valid_claims_pass() -> None:
+    check(good_claims())
+    check(good_claims(aud=[CLIENT]))
+    check(good_claims(aud=[CLIENT, "api"], azp=CLIENT))
+    check(good_claims(azp=CLIENT))
+
+
+@pytest.mark.spec("OpenID Connect Core §3.1.3.7 step 2")
+@pytest.mark.parametrize("iss", ["https://evil.example", ISSUER + "/", None, ""])
+def test_iss_must_equal_the_issuer(iss: str | None) -> None:
+    """iss must exactly match the issuer."""
+    with pytest.raises(IDTokenInvalid, match="iss"):
+        check(good_claims(iss=iss))
+
+
+@pytest.mark.spec("OpenID Connect Core §3.1.3.7 step 3")
+@pytest.mark.parametrize("aud", ["other", ["other"], [], None, 7, {"bff": 1}])
+def test_aud_must_contain_the_client(aud: Any) -> None:
+    """aud must contain the client_id."""
+    with pytest.raises(IDTokenInvalid, match="aud"):
+        check(good_claims(aud=aud))
+
+
+@pytest.mark.spec("OpenID Connect Core §3.1.3.7 step 3")
+def test_several_audiences_need_azp() -> None:
+    """With several audiences, azp must be present and be the client."""
+    with pytest.raises(IDTokenInvalid, match="azp"):
+        check(good_claims(aud=[CLIENT, "api"]))
+    with pytest.raises(IDTokenInvalid, match="azp"):
+        check(good_claims(aud=[CLIENT, "api"], azp="api"))
+
+
+@pytest.mark.spec("OpenID Connect Core §3.1.3.7 step 5")
+def test_azp_when_present_must_be_the_client() -> None:
+    """An azp claim must be the client_id."""
+    with pytest.raises(IDTokenInvalid, match="azp"):
+        check(good_claims(azp="other"))
+
+
+@pytest.mark.spec("OpenID Connect Core §3.1.3.7 step 9")
+@pytest.mark.parametrize("name", ["exp", "iat"])
+@pytest.mark.parametrize("value", [None, "1700000000", True])
+def test_exp_and_iat_must_be_numbers(name: str, value: Any) -> None:
+    """exp and iat are required numbers."""
+    with pytest.raises(IDTokenInvalid, match=name):
+        check(good_claims(**{name: value}))
+
+
+@pytest.mark.spec("OpenID Connect Core §3.1.3.7 step 9")
+def test_expiry_skew_boundary_is_exactly_60_seconds() -> None:
+    """A token is accepted up to exp + 60 s and refused one second later."""
+    claims = good_claims(iat=NOW - 200, exp=NOW - 60)
+    check(claims)
+    with pytest.raises(IDTokenInvalid, match="expired"):
+        check(claims, now=NOW + 1)
+
+
+@pytest.mark.spec("OpenID Connect Core §3.1.3.7 step 10")
+def test_iat_in_the_future_skew_boundary_is_exactly_60_seconds() -> None:
+    """iat may be 60 s ahead of our clock, not 61."""
+    check(good_claims(iat=NOW + 60, exp=NOW + 600))
+    with pytest.raises(IDTokenInvalid, match="iat"):
+        check(good_claims(iat=NOW + 61, exp=NOW + 600))
+
+
+@pytest.mark.spec("OpenID Connect Core §3.1.3.7 step 10")
+def test_iat_too_far_in_the_past() -> None:
+    """An ID token issued more than max_age + skew ago is refused even if exp is later."""
+    check(good_claims(iat=NOW - 3660, exp=NOW + 600))
+    with pytest.raises(IDTokenInvalid, match="iat"):
+        check(good_claims(iat=NOW - 3661, exp=NOW + 600))
+
+
+@pytest.mark.spec("OpenID Connect Core §2")
+@pytest.mark.parametrize("sub", [None, "", 42])
+def test_sub_required(sub: Any) -> None:
+    """sub is a required non-empty string."""
+    with pytest.raises(IDTokenInvalid, match="sub"):
+        check(good_claims(sub=sub))
+
+
+@pytest.mark.spec("OpenID Connect Core §3.1.3.7 step 11")
+@pytest.mark.parametrize("nonce", [None, "", "other", NONCE + "x", 5])
+def test_nonce_must_match(nonce: Any) -> None:
+    """The nonce must equal the one sent in the authorization request."""
+    with pytest.raises(NonceMismatch):
+        check(good_claims(nonce=nonce))
+
+
+def test_nonce_mismatch_is_a_protocol_violation_with_its_own_code() -> None:
+    with pytest.raises(NonceMismatch) as caught:
+        check(good_claims(nonce="other"))
+    assert caught.value.code == "nonce_mismatch"
+    assert not isinstance(caught.value, IDTokenInvalid)
+
+
+@pytest.mark.parametrize("alg", FAPI_ALGORITHMS)
+def test_validate_returns_claims(alg: str, signers: dict[str, JWSSigner],
+                                 as_keys: KeySet) -> None:
+    token = signers[alg].sign({"kid": f"as-{alg}"}, good_claims())
+    assert validate(token, as_keys) == good_claims()
+
+
+@pytest.mark.spec("OpenID Connect Core §3.1.3.7 step 6")
+def test_validate_refuses_a_bad_signature(signers: dict[str, JWSSigner],
+                                          as_keys: KeySet) -> None:
+    """The signature must verify with the issuer's keys."""
+    forger = JWSSigner(generate_signing_jwk("ES256", kid="as-ES256"))
+    with pytest.raises(IDTokenInvalid):
+        validate(forger.sign({"kid": "as-ES256"}, good_claims()), as_keys)
+
+
+@pytest.mark.spec("OpenID Connect Core §3.1.3.7 step 7")
+def test_validate_refuses_alg_none(as_keys: KeySet) -> None:
+    """Unsigned ID tokens are refused."""
+    token = f"{encode_segment({'alg': 'none'})}.{encode_segment(good_claims())}."
+    with pytest.raises(IDTokenInvalid):
+        validate(token, as_keys)
+
+
+@pytest.mark.spec("FAPI 2.0 Security Profile §5.4")
+def test_validate_refuses_alg_outside_the_configured_list(signers: dict[str, JWSSigner],
+                                                          as_keys: KeySet) -> None:
+    """Only the configured algorithms are accepted."""
+    token = signers["EdDSA"].sign({"kid": "as-EdDSA"}, good_claims())
+    with pytest.raises(IDTokenInvalid):
+        validate(token, as_keys, algorithms=["ES256", "PS256"])
+
+
+def test_validate_checks_claims_after_the_signature(signers: dict[str, JWSSigner],
+                                                    as_keys: KeySet) -> None:
+    token = signers["ES256"].sign({"kid": "as-ES256"}, good_claims(aud="other"))
+    with pytest.raises(IDTokenInvalid, match="aud"):
+        validate(token, as_keys)
+    token = signers["ES256"].sign({"kid": "as-ES256"}, good_claims(nonce="other"))
+    with pytest.raises(NonceMismatch):
+        validate(token, as_keys)

@@ -1,0 +1,142 @@
+"""The ``bff`` command in-process: check-config, run refusing bad config, keys generate."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from bff.cli import main
+from bff.config.loader import load_settings_from_mapping
+from bff.crypto.keys import alg_for_key, public_jwk, seal_key_from_jwk
+from tests.unit.config.test_loader import BROKEN_KEYS, BROKEN_TOML, VALID_TOML, write_keys
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("BFF_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def broken(tmp_path: Path) -> Path:
+    path = tmp_path / "broken.toml"
+    path.write_text(BROKEN_TOML)
+    return path
+
+
+@pytest.fixture
+def no_server(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    started: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append((a, k)))
+    return started
+
+
+def listed_keys(stderr: str) -> set[str]:
+    return {line.strip()[2:].split(": ", 1)[0] for line in stderr.splitlines()
+            if line.startswith("  - ")}
+
+
+def test_check_config_lists_every_problem(broken: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", str(broken)]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert f"{len(BROKEN_KEYS)} problem(s)" in out.err
+    assert listed_keys(out.err) == BROKEN_KEYS
+
+
+def test_check_config_valid(tmp_path: Path, client_jwk: dict[str, Any],
+                            cookie_jwk: dict[str, Any],
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    write_keys(tmp_path, client_jwk, cookie_jwk)
+    (tmp_path / "bff.toml").write_text(VALID_TOML)
+    assert main(["check-config", str(tmp_path / "bff.toml")]) == 0
+    assert "configuration is valid" in capsys.readouterr().out
+
+
+def test_check_config_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", str(tmp_path / "absent.toml")]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_run_refuses_to_start_with_the_same_problems(
+        broken: Path, no_server: list[Any], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--config", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to start" in err
+    assert listed_keys(err) == BROKEN_KEYS
+    assert no_server == []
+
+
+def test_keys_generate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "keys"
+    assert main(["keys", "generate", "--out", str(out)]) == 0
+    assert stat.S_IMODE((out / "client.jwk").stat().st_mode) == 0o600
+    assert stat.S_IMODE((out / "cookie.jwk").stat().st_mode) == 0o600
+    client = json.loads((out / "client.jwk").read_text())
+    cookie = json.loads((out / "cookie.jwk").read_text())
+    jwks = json.loads((out / "client.public.jwks").read_text())
+    assert alg_for_key(client) == "ES256"
+    assert "d" in client
+    assert seal_key_from_jwk(cookie).kid == cookie["kid"]
+    assert jwks == {"keys": [public_jwk(client)]}
+    assert "d" not in jwks["keys"][0]
+    assert client["d"] not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("alg", ["PS256", "EdDSA"])
+def test_keys_generate_alg(tmp_path: Path, alg: str) -> None:
+    assert main(["keys", "generate", "--out", str(tmp_path), "--alg", alg]) == 0
+    assert alg_for_key(json.loads((tmp_path / "client.jwk").read_text())) == alg
+
+
+def test_generated_keys_load_as_config(tmp_path: Path) -> None:
+    assert main(["keys", "generate", "--out", str(tmp_path)]) == 0
+    raw = {"server": {"public_url": "https://app.example"},
+           "oauth": {"issuer": "https://as.example", "client_id": "bff",
+                     "client_key_file": "client.jwk", "redirect_uri": "https://app.example/"},
+           "session": {"cookie_key_files": ["cookie.jwk"]}}
+    assert load_settings_from_mapping(raw, {}, base_dir=tmp_path).seal_keys
+
+
+def test_keys_generate_refuses_to_overwrite(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "generate", "--out", str(tmp_path)]) == 0
+    before = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    assert main(["keys", "generate", "--out", str(tmp_path)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == before
+    assert main(["keys", "generate", "--out", str(tmp_path), "--force"]) == 0
+    after = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    assert after["client.jwk"] != before["client.jwk"]
+    assert after["cookie.jwk"] != before["cookie.jwk"]
+
+
+def test_keys_generate_refuses_when_only_the_cookie_key_exists(tmp_path: Path) -> None:
+    (tmp_path / "cookie.jwk").write_text("keep me")
+    assert main(["keys", "generate", "--out", str(tmp_path)]) == 2
+    assert (tmp_path / "cookie.jwk").read_text() == "keep me"
+    assert not (tmp_path / "client.jwk").exists()
+
+
+def test_unknown_command_exits_with_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["nope"])
+    assert caught.value.code == 2
+    assert "usage" in capsys.readouterr().err
+
+
+def test_keys_generate_force_tightens_existing_file_modes(tmp_path: Path) -> None:
+    for name in ("client.jwk", "cookie.jwk"):
+        (tmp_path / name).write_text("{}")
+        (tmp_path / name).chmod(0o644)
+    assert main(["keys", "generate", "--out", str(tmp_path), "--force"]) == 0
+    for name in ("client.jwk", "cookie.jwk"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
