@@ -249,8 +249,8 @@ def in_subprocess(**kwargs: Any) -> dict[str, float]:
     """Run ``run_load`` in a separate Python process, so the generator has its own interpreter."""
     code = ("import json,sys; from bench.common import run_load; "
             "print(json.dumps(run_load(**json.loads(sys.argv[1]))))")
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], capture_output=True, text=True,
-                         check=False, cwd=Path(__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], capture_output=True,
+                         text=True, check=False, cwd=Path(__file__).resolve().parent.parent)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
