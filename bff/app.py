@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 
 from bff.config.loader import LoadedConfig
 from bff.crypto.seal import Sealer
+from bff.handler.backchannel import BackchannelLogout, SessionRevocations
 from bff.handler.browser import BrowserHandler
 from bff.handler.refresh import SingleFlightRefresher
 from bff.oauth.client import ClientSettings, FapiClient
@@ -32,6 +33,7 @@ from bff.sessions.stores import CookieSessionStore, ServerSessionStore, SessionS
 from bff.sessions.transactions import LoginTransactions
 from bff.store.base import Store
 from bff.store.factory import build_store
+from bff.web.backchannel import backchannel_route
 from bff.web.browser import browser_routes
 from bff.web.health import health_endpoints
 from bff.web.security import OriginGuard
@@ -50,6 +52,7 @@ class Parts:
     sessions: SessionStore
     handler: BrowserHandler
     names: CookieNames
+    backchannel: BackchannelLogout
     proxy: ProxyDispatcher | None = None
 
 
@@ -86,8 +89,13 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
     transactions = LoginTransactions(sealer, names, store, s.session.login_timeout,
                                      s.session.max_login_transactions)
     refresher = SingleFlightRefresher(store, sealer, clock, grace=s.session.refresh_grace)
-    handler = BrowserHandler(s, client, sessions, transactions, refresher, clock, names)
-    return Parts(config, http, client, store, sessions, handler, names)
+    revocations = SessionRevocations(store, clock, s.session.absolute_timeout,
+                                     fail_open=s.session.store == "cookie")
+    handler = BrowserHandler(s, client, sessions, transactions, refresher, clock, names,
+                             revocations)
+    backchannel = BackchannelLogout(client, store, revocations, clock,
+                                    strict_typ=not s.insecure.logout_token_without_typ)
+    return Parts(config, http, client, store, sessions, handler, names, backchannel)
 
 
 def build_app(config: LoadedConfig, *, parts: Parts | None = None,
@@ -104,6 +112,7 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
     healthz, readyz = health_endpoints(parts.client.discovery, parts.store)
     routes: list[BaseRoute] = [
         *browser_routes(parts.handler, prefix, clear_headers),
+        backchannel_route(parts.backchannel, prefix),
         Route("/healthz", healthz, methods=["GET"]),  # type: ignore[arg-type]
         Route("/readyz", readyz, methods=["GET"]),  # type: ignore[arg-type]
     ]

@@ -113,6 +113,12 @@ class PayloadTooLarge(RequestRejected):
     description = "the request body is larger than this route allows"
 
 
+class InvalidLogoutToken(RequestRejected):
+    code = "invalid_logout_token"
+    description = "the logout token is invalid"
+    spec = "OpenID Connect Back-Channel Logout 1.0 §2.6"
+
+
 class PathNotAllowed(RequestRejected):
     code = "path_not_allowed"
     description = "the path is not allowed on this route"
@@ -260,12 +266,6 @@ class InvalidPARResponse(ProtocolViolation):
     code = "invalid_par_response"
     description = "the pushed authorization response is malformed"
     spec = "RFC 9126 §2.2"
-
-
-class InvalidLogoutToken(ProtocolViolation):
-    code = "invalid_logout_token"
-    description = "the logout token is invalid"
-    spec = "OpenID Connect Back-Channel Logout 1.0 §2.6"
 
 
 class ResourceServerUnavailable(UpstreamFailure):

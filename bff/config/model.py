@@ -92,6 +92,7 @@ class InsecureSettings:
 
     plain_http_cookies: bool = False
     allow_algorithms: list[str] = field(default_factory=list)
+    logout_token_without_typ: bool = False
 
 
 @dataclass(frozen=True)

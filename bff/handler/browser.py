@@ -28,6 +28,7 @@ from bff.errors import (
     SessionExpired,
     SessionRequired,
 )
+from bff.handler.backchannel import SessionRevocations
 from bff.handler.refresh import SingleFlightRefresher
 from bff.oauth.authorization_response import check_authorization_response
 from bff.oauth.client import AuthorizationRequest, FapiClient
@@ -77,7 +78,7 @@ class BrowserHandler:
 
     def __init__(self, settings: Settings, client: FapiClient, sessions: SessionStore,
                  transactions: LoginTransactions, refresher: SingleFlightRefresher,
-                 clock: Clock, names: CookieNames) -> None:
+                 clock: Clock, names: CookieNames, revocations: SessionRevocations) -> None:
         self.settings = settings
         self.client = client
         self.sessions = sessions
@@ -85,6 +86,7 @@ class BrowserHandler:
         self.refresher = refresher
         self.clock = clock
         self.names = names
+        self.revocations = revocations
         self._keys: dict[str, DPoPKey] = {}
         self._idle = settings.session.idle_timeout
         self._absolute = settings.session.absolute_timeout
@@ -99,10 +101,13 @@ class BrowserHandler:
         except InvalidSeal as exc:
             raise SessionRequired("session cookie rejected") from exc
         if session is None:
+            if self.names.session in cookies:
+                raise SessionExpired("the session is no longer in the store")
             raise SessionRequired("no session cookie")
         now = self.clock()
         if now > session.expires_at(self._idle, self._absolute):
             raise SessionExpired("idle or absolute lifetime exceeded")
+        await self.revocations.check(session)
         if require_csrf and (csrf is None or not hmac.compare_digest(
                 csrf.encode(), session.csrf_token.encode())):
             raise CSRFFailed("CSRF header missing or wrong")

@@ -14,7 +14,12 @@ from urllib.parse import urlencode
 import httpx
 
 from bff.crypto.keys import FAPI_ALGORITHMS
-from bff.errors import AuthorizationServerError, DPoPBindingMissing, DPoPNonceRequired
+from bff.errors import (
+    AuthorizationServerError,
+    DPoPBindingMissing,
+    DPoPNonceRequired,
+    InvalidLogoutToken,
+)
 from bff.oauth.client_auth import client_auth_params
 from bff.oauth.clock import Clock, system_clock
 from bff.oauth.discovery import Discovery
@@ -22,6 +27,7 @@ from bff.oauth.dpop import DPoPKey, NonceCache
 from bff.oauth.http import json_body, raise_for_oauth_error, send
 from bff.oauth.id_token import validate_id_token
 from bff.oauth.jws import JWSSigner, peek_header
+from bff.oauth.logout_token import validate_logout_token
 from bff.oauth.par import build_authorization_url, process_par_response
 from bff.oauth.pkce import build_code_challenge
 from bff.oauth.tokens import TokenSet, process_token_response
@@ -149,6 +155,15 @@ class FapiClient:
         return validate_id_token(id_token, keys, issuer=s.issuer, client_id=s.client_id,
                                  nonce=nonce, now=self.clock(), skew=s.clock_skew,
                                  algorithms=s.algorithms)
+
+    async def validate_logout_token(self, token: str, strict_typ: bool) -> dict[str, Any]:
+        """Validate a back-channel logout token (Back-Channel Logout 1.0 §2.6)."""
+        s = self.settings
+        kid = peek_header(token, InvalidLogoutToken).get("kid")
+        keys = await self.discovery.jwks(kid if isinstance(kid, str) else None)
+        return validate_logout_token(token, keys, issuer=s.issuer, client_id=s.client_id,
+                                     now=self.clock(), skew=s.clock_skew,
+                                     algorithms=s.algorithms, strict_typ=strict_typ)
 
     # -- other endpoints -------------------------------------------------------------------------
 

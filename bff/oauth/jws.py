@@ -68,8 +68,8 @@ class JWSSigner:
 
 
 def verify(token: str, keys: KeySet, algorithms: Collection[str] = FAPI_ALGORITHMS,
-           error: type[ProtocolViolation] = ProtocolViolation) -> tuple[dict[str, Any],
-                                                                         dict[str, Any]]:
+           error: type[BFFError] = ProtocolViolation) -> tuple[dict[str, Any],
+                                                                dict[str, Any]]:
     """Verify a compact JWS against ``keys`` with an explicit allowlist; returns header, claims."""
     try:
         obj = jws.deserialize_compact(token, keys, algorithms=list(algorithms))
@@ -86,7 +86,7 @@ def verify(token: str, keys: KeySet, algorithms: Collection[str] = FAPI_ALGORITH
     return dict(obj.protected), claims
 
 
-def peek_header(token: str, error: type[ProtocolViolation] = ProtocolViolation) -> dict[str, Any]:
+def peek_header(token: str, error: type[BFFError] = ProtocolViolation) -> dict[str, Any]:
     """The unverified protected header, for choosing a key; never trust it for anything else."""
     try:
         header = json.loads(b64url_decode(token.split(".")[0]))

@@ -35,6 +35,11 @@ def ended_sub(sub: str) -> str:
     return f"{PREFIX}ended-sub:{sub}"
 
 
+def sid_session(sid: str) -> str:
+    """The server-side session key of an authorization-server session id."""
+    return f"{PREFIX}sid-session:{sid}"
+
+
 def logout_jti(jti: str) -> str:
     """A logout token ``jti`` already accepted (replay cache)."""
     return f"{PREFIX}logout-jti:{jti}"

@@ -23,6 +23,12 @@ class ASBrowser:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> ASBrowser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _follow_until_page(self, url: str, stop_prefix: str) -> tuple[str, httpx.Response | None]:
         for _ in range(10):
             if url.startswith(stop_prefix):

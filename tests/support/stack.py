@@ -123,8 +123,8 @@ def bff_config(workdir: Path, stack_issuer: str, client_jwk: dict[str, Any],
 
 
 @contextmanager
-def running_bff(config: LoadedConfig, **parts_kwargs: Any) -> Iterator[BFF]:
+def running_bff(config: LoadedConfig, port: int = 0, **parts_kwargs: Any) -> Iterator[BFF]:
     parts = build_parts(config, **parts_kwargs)
     app = build_app(config, parts=parts)
-    with ThreadServer(app) as server:
+    with ThreadServer(app, port=port) as server:
         yield BFF(server.url, server, parts, config)
