@@ -74,14 +74,14 @@ def test_alg_for_key_without_alg_member() -> None:
 @pytest.mark.spec("FAPI 2.0 Security Profile §5.4")
 @pytest.mark.parametrize("bits", [1024, 2047])
 def test_rsa_below_2048_bits_refused(bits: int) -> None:
-    """RSA keys shorter than 2048 bits are refused."""
+    """FAPI 2.0 Security Profile §5.4: RSA keys shorter than 2048 bits are refused."""
     with pytest.raises(ValueError, match="2048"):
         alg_for_key({"kty": "RSA", "n": rsa_modulus(bits), "e": "AQAB"})
 
 
 @pytest.mark.spec("FAPI 2.0 Security Profile §5.4")
 def test_rsa_short_modulus_padded_with_zero_bytes_refused() -> None:
-    """Leading zero bytes do not make a 1024-bit modulus long enough."""
+    """FAPI 2.0 Security Profile §5.4: zero-byte padding does not lengthen a 1024-bit modulus."""
     with pytest.raises(ValueError, match="2048"):
         alg_for_key({"kty": "RSA", "n": rsa_modulus(1024, pad=200), "e": "AQAB"})
 
@@ -92,7 +92,7 @@ def test_rsa_2048_bits_accepted() -> None:
 
 @pytest.mark.spec("FAPI 2.0 Security Profile §5.4")
 def test_ec_p384_refused() -> None:
-    """Only P-256 is allowed for EC keys."""
+    """FAPI 2.0 Security Profile §5.4: only P-256 is allowed for EC keys."""
     jwk = dict(ECKey.generate_key("P-384", private=True).as_dict(private=True))
     with pytest.raises(ValueError, match="P-256"):
         alg_for_key(jwk)
@@ -104,7 +104,7 @@ def test_ec_p384_refused() -> None:
     ("EdDSA", "ES256"),
 ])
 def test_wrong_alg_member_refused(alg: str, wrong: str) -> None:
-    """A key must not announce an algorithm outside the FAPI set."""
+    """FAPI 2.0 Security Profile §5.4: a key must not announce an algorithm outside the FAPI set."""
     jwk = generate_signing_jwk(alg) if alg != "PS256" else {
         "kty": "RSA", "n": rsa_modulus(2048), "e": "AQAB"}
     with pytest.raises(ValueError):

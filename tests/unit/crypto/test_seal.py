@@ -58,26 +58,26 @@ def test_first_key_seals_and_every_key_opens() -> None:
     assert Sealer([new]).open(after, NAME) == b"issued after"
 
 
-@pytest.mark.spec("DESIGN §4 cookie sealing")
+@pytest.mark.spec("DESIGN §4")
 def test_value_moved_to_another_name_fails(sealer: Sealer) -> None:
-    """A sealed value is bound to its cookie name through the associated data."""
+    """DESIGN §4: a sealed value is bound to its cookie name through the associated data."""
     sealed = sealer.seal(b"secret", NAME)
     with pytest.raises(InvalidSeal):
         sealer.open(sealed, "__Host-bff-login.abc")
 
 
-@pytest.mark.spec("DESIGN §4 cookie sealing")
+@pytest.mark.spec("DESIGN §4")
 @pytest.mark.parametrize("index", [0, 11, 12, -1])
 def test_tampered_body_fails(sealer: Sealer, index: int) -> None:
-    """Any changed bit of nonce, ciphertext or tag fails the GCM tag check."""
+    """DESIGN §4: any changed bit of nonce, ciphertext or tag fails the GCM tag check."""
     sealed = sealer.seal(b"secret value", NAME)
     with pytest.raises(InvalidSeal):
         sealer.open(retouch_body(sealed, index), NAME)
 
 
-@pytest.mark.spec("DESIGN §4 cookie sealing")
+@pytest.mark.spec("DESIGN §4")
 def test_tampered_kid_fails() -> None:
-    """The key id is in the associated data, so relabelling a value fails even with both keys."""
+    """DESIGN §4: the key id is in the associated data, so a relabelled value fails."""
     a, b = SealKey("a", os.urandom(32)), SealKey("b", os.urandom(32))
     sealed = Sealer([a, b]).seal(b"secret", NAME)
     relabelled = sealed.replace("v1.a.", "v1.b.", 1)
@@ -86,10 +86,10 @@ def test_tampered_kid_fails() -> None:
         same_key_twice.open(relabelled, NAME)
 
 
-@pytest.mark.spec("DESIGN §4 cookie sealing")
+@pytest.mark.spec("DESIGN §4")
 @pytest.mark.parametrize("version", ["v0", "v2", "V1", ""])
 def test_tampered_version_fails(sealer: Sealer, version: str) -> None:
-    """Only format v1 opens."""
+    """DESIGN §4: only format v1 opens."""
     sealed = sealer.seal(b"secret", NAME)
     with pytest.raises(InvalidSeal):
         sealer.open(version + sealed[2:], NAME)

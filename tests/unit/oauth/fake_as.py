@@ -15,7 +15,7 @@ ISSUER = "https://as.example"
 Answer = httpx.Response | Callable[[httpx.Request], httpx.Response]
 
 
-def metadata(issuer: str = ISSUER, **changes: Any) -> dict[str, Any]:
+def metadata(issuer: str | None = ISSUER, **changes: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "issuer": issuer,
         "authorization_endpoint": f"{ISSUER}/authorize",

@@ -28,21 +28,21 @@ def test_valid_response_returns_the_code() -> None:
 @pytest.mark.spec("RFC 6749 §10.12")
 @pytest.mark.parametrize("state", ["other", "", STATE + "x", STATE[:-1]])
 def test_state_must_match(state: str) -> None:
-    """The state must equal the one the login transaction holds."""
+    """RFC 6749 §10.12: the state must equal the one the login transaction holds."""
     with pytest.raises(StateMismatch):
         check({"code": "c", "state": state, "iss": ISSUER})
 
 
 @pytest.mark.spec("RFC 6749 §10.12")
 def test_missing_state_is_a_mismatch() -> None:
-    """A response without state is refused."""
+    """RFC 6749 §10.12: a response without state is refused."""
     with pytest.raises(StateMismatch):
         check({"code": "c", "iss": ISSUER})
 
 
 @pytest.mark.spec("RFC 9207 §2.4")
 def test_iss_required() -> None:
-    """A response without iss is refused."""
+    """RFC 9207 §2.4: a response without iss is refused."""
     with pytest.raises(IssMissing):
         check({"code": "c", "state": STATE})
 
@@ -50,21 +50,21 @@ def test_iss_required() -> None:
 @pytest.mark.spec("RFC 9207 §2.4")
 @pytest.mark.parametrize("iss", ["https://evil.example", ISSUER + "/", "", "HTTPS://AS.EXAMPLE"])
 def test_iss_must_equal_the_issuer(iss: str) -> None:
-    """iss must be exactly the issuer (simple string comparison)."""
+    """RFC 9207 §2.4: iss must be exactly the issuer (simple string comparison)."""
     with pytest.raises(IssMismatch):
         check({"code": "c", "state": STATE, "iss": iss})
 
 
 @pytest.mark.spec("RFC 9207 §2.4")
 def test_error_response_with_wrong_iss_is_a_mismatch() -> None:
-    """Error responses are checked for iss before the error is believed."""
+    """RFC 9207 §2.4: error responses are checked for iss before the error is believed."""
     with pytest.raises(IssMismatch):
         check({"error": "access_denied", "state": STATE, "iss": "https://evil.example"})
 
 
 @pytest.mark.spec("RFC 6749 §4.1.2.1")
 def test_error_response() -> None:
-    """An error response from the right issuer becomes AuthorizationErrorResponse."""
+    """RFC 6749 §4.1.2.1: an error from the right issuer is AuthorizationErrorResponse."""
     with pytest.raises(AuthorizationErrorResponse) as caught:
         check({"error": "access_denied", "state": STATE, "iss": ISSUER, "code": "c"})
     assert "access_denied" in caught.value.detail

@@ -29,7 +29,6 @@ from bff.oauth.client_auth import ASSERTION_TYPE
 from bff.oauth.clock import FrozenClock
 from bff.oauth.dpop import DPoPKey, access_token_hash
 from bff.oauth.jws import JWSSigner, verify
-from bff.oauth.pkce import build_code_challenge
 from tests.unit.oauth.conftest import claims_of
 from tests.unit.oauth.fake_as import ISSUER, FakeAS, json_response, metadata
 
@@ -91,7 +90,7 @@ def one(form: dict[str, list[str]], name: str) -> str:
 @pytest.mark.anyio
 async def test_par_sends_pkce_dpop_jkt_and_client_assertion(
         client: FapiClient, fake: FakeAS, dpop_key: DPoPKey, client_keys: KeySet) -> None:
-    """PAR carries PKCE S256, dpop_jkt, nonce and a private_key_jwt assertion."""
+    """FAPI 2.0 Security Profile §5.3.2.2: PAR has PKCE S256, dpop_jkt and a client assertion."""
     fake.on("/par", PAR_OK)
     url = await client.push_authorization(login(dpop_key, resource=("https://api.example/",),
                                                 extra_params={"ui_locales": "de"}))
@@ -122,7 +121,7 @@ async def test_par_sends_pkce_dpop_jkt_and_client_assertion(
 @pytest.mark.anyio
 async def test_par_extra_params_cannot_override_protocol_params(
         client: FapiClient, fake: FakeAS, dpop_key: DPoPKey) -> None:
-    """Caller parameters never replace state, PKCE or dpop_jkt."""
+    """FAPI 2.0 Security Profile §5.3.2.2: caller parameters never replace state or PKCE."""
     fake.on("/par", PAR_OK)
     await client.push_authorization(login(dpop_key, extra_params={
         "state": "evil", "code_challenge_method": "plain", "dpop_jkt": "evil"}))
@@ -136,7 +135,7 @@ async def test_par_extra_params_cannot_override_protocol_params(
 @pytest.mark.anyio
 async def test_use_dpop_nonce_retried_once_with_fresh_assertion_and_nonce(
         client: FapiClient, fake: FakeAS, dpop_key: DPoPKey) -> None:
-    """One retry: a new assertion jti and a new proof carrying the server's nonce."""
+    """RFC 9449 §8: one retry: a new assertion jti and a new proof carrying the server's nonce."""
     fake.on("/par", NONCE_ERROR, PAR_OK)
     assert await client.push_authorization(login(dpop_key))
     first, second = fake.requests("/par")
@@ -153,7 +152,7 @@ async def test_use_dpop_nonce_retried_once_with_fresh_assertion_and_nonce(
 @pytest.mark.anyio
 async def test_second_nonce_error_is_raised_not_looped(
         client: FapiClient, fake: FakeAS, dpop_key: DPoPKey) -> None:
-    """A second use_dpop_nonce ends the call; there is no third request."""
+    """RFC 9449 §8: a second use_dpop_nonce ends the call; there is no third request."""
     fake.on("/par", NONCE_ERROR)
     with pytest.raises(DPoPNonceRequired):
         await client.push_authorization(login(dpop_key))
@@ -165,7 +164,7 @@ async def test_second_nonce_error_is_raised_not_looped(
 @pytest.mark.anyio
 async def test_nonce_error_without_a_nonce_is_not_retried(
         client: FapiClient, fake: FakeAS, dpop_key: DPoPKey) -> None:
-    """Without a DPoP-Nonce header there is nothing to retry with."""
+    """RFC 9449 §8: without a DPoP-Nonce header there is nothing to retry with."""
     fake.on("/par", json_response({"error": "use_dpop_nonce"}, 400))
     with pytest.raises(DPoPNonceRequired):
         await client.push_authorization(login(dpop_key))
@@ -176,7 +175,7 @@ async def test_nonce_error_without_a_nonce_is_not_retried(
 @pytest.mark.anyio
 async def test_nonce_is_remembered_for_the_next_call(
         client: FapiClient, fake: FakeAS, dpop_key: DPoPKey) -> None:
-    """A nonce from one answer is used for the next request to that server."""
+    """RFC 9449 §8.2: a nonce from one answer is used for the next request to that server."""
     fake.on("/par", json_response({"request_uri": REQUEST_URI, "expires_in": 60}, 201,
                                   DPoP_Nonce="n-2"))
     fake.on("/token", TOKENS_OK)
@@ -190,7 +189,7 @@ async def test_nonce_is_remembered_for_the_next_call(
 @pytest.mark.anyio
 async def test_exchange_code(client: FapiClient, fake: FakeAS, dpop_key: DPoPKey,
                              clock: FrozenClock) -> None:
-    """The code grant sends the verifier and a DPoP proof for the token endpoint."""
+    """RFC 9449 §5: the code grant sends the verifier and a DPoP proof for the token endpoint."""
     fake.on("/token", NONCE_ERROR, TOKENS_OK)
     tokens = await client.exchange_code("code-1", "verifier-1", dpop_key,
                                         resource="https://api.example/")
@@ -211,7 +210,7 @@ async def test_exchange_code(client: FapiClient, fake: FakeAS, dpop_key: DPoPKey
 @pytest.mark.anyio
 async def test_refresh_refuses_bearer(client: FapiClient, fake: FakeAS,
                                       dpop_key: DPoPKey) -> None:
-    """A refresh answered with a Bearer token is a downgrade."""
+    """FAPI 2.0 Security Profile §5.3.2.2: a refresh answered with a Bearer token is a downgrade."""
     fake.on("/token", json_response({"access_token": "a", "token_type": "Bearer"}))
     with pytest.raises(BearerDowngrade):
         await client.refresh("rt-1", dpop_key)
@@ -253,7 +252,7 @@ async def test_timeout_is_a_kind_of_unavailable(fake: FakeAS, client: FapiClient
 @pytest.mark.anyio
 async def test_userinfo_uses_dpop_scheme_and_ath(client: FapiClient, fake: FakeAS,
                                                  dpop_key: DPoPKey) -> None:
-    """Userinfo calls send Authorization: DPoP and a proof with ath."""
+    """RFC 9449 §7.1: userinfo calls send Authorization: DPoP and a proof with ath."""
     fake.on("/me", json_response({"error": "use_dpop_nonce"}, 401, DPoP_Nonce="rs-n"),
             json_response({"sub": "alice"}))
     assert await client.userinfo("at-1", dpop_key) == {"sub": "alice"}
@@ -331,7 +330,7 @@ async def test_validate_id_token_fetches_jwks(fake: FakeAS, client: FapiClient,
 
 @pytest.mark.spec("RFC 9449 §6.1")
 def test_check_dpop_binding(dpop_key: DPoPKey) -> None:
-    """A JWT access token must be bound to the session's DPoP key."""
+    """RFC 9449 §6.1: a JWT access token must be bound to the session's DPoP key."""
     check_dpop_binding(None, dpop_key)
     check_dpop_binding({"cnf": {"jkt": dpop_key.jkt}}, dpop_key)
     for claims in ({}, {"cnf": "x"}, {"cnf": {"jkt": "other"}}):

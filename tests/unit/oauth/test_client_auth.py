@@ -19,7 +19,7 @@ ISSUER = "https://as.example/tenant/"
 @pytest.mark.spec("FAPI 2.0 Security Profile §5.3.2.1")
 def test_aud_is_exactly_the_issuer(signers: dict[str, JWSSigner], as_keys: KeySet,
                                    clock: FrozenClock) -> None:
-    """The assertion's aud is the issuer string itself, not the token endpoint."""
+    """FAPI 2.0 Security Profile §5.3.2.1: aud is the issuer itself, not the token endpoint."""
     token = build_client_assertion(signers["ES256"], "bff", ISSUER, clock)
     _, claims = verify(token, as_keys)
     assert claims["aud"] == ISSUER
@@ -28,7 +28,7 @@ def test_aud_is_exactly_the_issuer(signers: dict[str, JWSSigner], as_keys: KeySe
 @pytest.mark.spec("RFC 7523 §3")
 def test_iss_and_sub_are_the_client_id(signers: dict[str, JWSSigner], as_keys: KeySet,
                                        clock: FrozenClock) -> None:
-    """iss and sub are both the client_id."""
+    """RFC 7523 §3: iss and sub are both the client_id."""
     _, claims = verify(build_client_assertion(signers["PS256"], "bff-client", ISSUER, clock),
                        as_keys)
     assert claims["iss"] == claims["sub"] == "bff-client"
@@ -37,7 +37,7 @@ def test_iss_and_sub_are_the_client_id(signers: dict[str, JWSSigner], as_keys: K
 @pytest.mark.spec("RFC 7523 §3")
 def test_lifetime_is_60_seconds_from_the_clock(signers: dict[str, JWSSigner], as_keys: KeySet,
                                                clock: FrozenClock) -> None:
-    """iat is now and exp is 60 seconds later."""
+    """RFC 7523 §3: iat is now and exp is 60 seconds later."""
     clock.now = 1_700_000_000.7
     _, claims = verify(build_client_assertion(signers["EdDSA"], "bff", ISSUER, clock), as_keys)
     assert claims["iat"] == 1_700_000_000
@@ -47,7 +47,7 @@ def test_lifetime_is_60_seconds_from_the_clock(signers: dict[str, JWSSigner], as
 @pytest.mark.spec("RFC 7523 §3")
 def test_jti_is_unique(signers: dict[str, JWSSigner], as_keys: KeySet,
                        clock: FrozenClock) -> None:
-    """Every assertion has a fresh jti, even at the same instant."""
+    """RFC 7523 §3: every assertion has a fresh jti, even at the same instant."""
     jtis = {verify(build_client_assertion(signers["ES256"], "bff", ISSUER, clock), as_keys)[1][
         "jti"] for _ in range(20)}
     assert len(jtis) == 20

@@ -32,7 +32,7 @@ def test_metadata_parsed() -> None:
 @pytest.mark.spec("RFC 8414 §3.3")
 @pytest.mark.parametrize("issuer", ["https://evil.example", ISSUER + "/", "", None])
 def test_issuer_mismatch_refused(issuer: str | None) -> None:
-    """The metadata issuer must be identical to the configured issuer."""
+    """RFC 8414 §3.3: the metadata issuer must be identical to the configured issuer."""
     with pytest.raises(InvalidMetadata, match="issuer"):
         process_metadata_response(json_response(metadata(issuer=issuer)), ISSUER)
 
@@ -41,7 +41,7 @@ def test_issuer_mismatch_refused(issuer: str | None) -> None:
 @pytest.mark.parametrize("missing", ["authorization_endpoint", "token_endpoint", "jwks_uri",
                                      "pushed_authorization_request_endpoint"])
 def test_required_endpoints(missing: str) -> None:
-    """PAR, token, authorization and JWKS endpoints are required."""
+    """FAPI 2.0 Security Profile §5.3.2.1: PAR, token, authorize and JWKS endpoints are required."""
     with pytest.raises(InvalidMetadata, match=missing):
         process_metadata_response(json_response(metadata(**{missing: None})), ISSUER)
 
@@ -94,7 +94,7 @@ async def test_well_known_url_under_an_issuer_path(clock: FrozenClock) -> None:
 @pytest.mark.spec("RFC 8414 §3.3")
 @pytest.mark.anyio
 async def test_discovery_refuses_issuer_mismatch(clock: FrozenClock) -> None:
-    """A metadata document for another issuer is refused and not cached."""
+    """RFC 8414 §3.3: a metadata document for another issuer is refused and not cached."""
     fake = FakeAS()
     fake.on(WELL_KNOWN, json_response(metadata(issuer="https://evil.example")))
     async with fake.client() as http:
@@ -108,7 +108,7 @@ async def test_discovery_refuses_issuer_mismatch(clock: FrozenClock) -> None:
 @pytest.mark.spec("OpenID Connect Core §10.1.1")
 @pytest.mark.anyio
 async def test_jwks_refetched_once_on_unknown_kid_and_rate_limited(clock: FrozenClock) -> None:
-    """An unknown kid triggers one refetch, at most once per rate-limit window."""
+    """OpenID Connect Core §10.1.1: an unknown kid refetches the JWKS, rate-limited."""
     fake = FakeAS()
     fake.on(WELL_KNOWN, json_response(metadata()))
     fake.on("/jwks", json_response(jwks("old")), json_response(jwks("old", "new")))

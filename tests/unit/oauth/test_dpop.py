@@ -43,7 +43,7 @@ def key(clock: FrozenClock) -> DPoPKey:
 @pytest.mark.spec("RFC 9449 §4.2")
 @pytest.mark.parametrize("alg", FAPI_ALGORITHMS)
 def test_header_typ_alg_and_public_jwk(alg: str, clock: FrozenClock) -> None:
-    """The header has typ dpop+jwt, the key's alg and a public jwk without private members."""
+    """RFC 9449 §4.2: header typ dpop+jwt, the key's alg and a public jwk only."""
     key = DPoPKey(generate_signing_jwk(alg), clock)
     header, _ = decode(key.proof("POST", "https://as.example/token"))
     assert header["typ"] == "dpop+jwt"
@@ -57,7 +57,7 @@ def test_header_typ_alg_and_public_jwk(alg: str, clock: FrozenClock) -> None:
 @pytest.mark.spec("RFC 9449 §4.2")
 @pytest.mark.parametrize("alg", FAPI_ALGORITHMS)
 def test_signature_verifies_with_the_public_jwk(alg: str, clock: FrozenClock) -> None:
-    """The proof is a JWS signed by the private key matching the header jwk."""
+    """RFC 9449 §4.2: the proof is a JWS signed by the private key matching the header jwk."""
     key = DPoPKey(generate_signing_jwk(alg), clock)
     claims = verify_with_public_jwk(key.proof("GET", "https://rs.example/api"), key)
     assert claims["htm"] == "GET"
@@ -65,7 +65,7 @@ def test_signature_verifies_with_the_public_jwk(alg: str, clock: FrozenClock) ->
 
 @pytest.mark.spec("RFC 9449 §4.2")
 def test_htm_and_htu_without_query_and_fragment(key: DPoPKey) -> None:
-    """htu is the target URI without query and fragment."""
+    """RFC 9449 §4.2: htu is the target URI without query and fragment."""
     proof = key.proof("POST", "HTTPS://AS.Example:8443/token/x?client=1&b=2#frag")
     claims = verify_with_public_jwk(proof, key)
     assert claims["htm"] == "POST"
@@ -83,7 +83,7 @@ def test_htu_of(url: str, htu: str) -> None:
 
 @pytest.mark.spec("RFC 9449 §4.2")
 def test_iat_comes_from_the_clock(key: DPoPKey, clock: FrozenClock) -> None:
-    """iat is the injected clock's time, in whole seconds."""
+    """RFC 9449 §4.2: iat is the injected clock's time, in whole seconds."""
     clock.now = 1_700_000_123.9
     _, claims = decode(key.proof("GET", "https://rs.example/"))
     assert claims["iat"] == 1_700_000_123
@@ -94,7 +94,7 @@ def test_iat_comes_from_the_clock(key: DPoPKey, clock: FrozenClock) -> None:
 
 @pytest.mark.spec("RFC 9449 §4.2")
 def test_jti_is_unique(key: DPoPKey) -> None:
-    """Every proof has a fresh jti."""
+    """RFC 9449 §4.2: every proof has a fresh jti."""
     jtis = {decode(key.proof("GET", "https://rs.example/"))[1]["jti"] for _ in range(100)}
     assert len(jtis) == 100
     assert all(len(j) >= 16 for j in jtis)
@@ -102,7 +102,7 @@ def test_jti_is_unique(key: DPoPKey) -> None:
 
 @pytest.mark.spec("RFC 9449 §4.2")
 def test_ath_is_base64url_sha256_of_the_token(key: DPoPKey) -> None:
-    """ath is the base64url SHA-256 of the access token."""
+    """RFC 9449 §4.2: ath is the base64url SHA-256 of the access token."""
     token = "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"
     expected = b64url_encode(hashlib.sha256(token.encode()).digest())
     claims = verify_with_public_jwk(key.proof("GET", "https://rs.example/", access_token=token),
@@ -112,7 +112,7 @@ def test_ath_is_base64url_sha256_of_the_token(key: DPoPKey) -> None:
 
 @pytest.mark.spec("RFC 9449 §4.2")
 def test_ath_published_example() -> None:
-    """The RFC 9449 §7.1 example access token has the published ath."""
+    """RFC 9449 §4.2: the RFC 9449 §7.1 example access token has the published ath."""
     assert access_token_hash("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU") == (
         "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo")
 
@@ -124,7 +124,7 @@ def test_no_ath_without_token(key: DPoPKey) -> None:
 
 @pytest.mark.spec("RFC 9449 §8")
 def test_nonce_included_only_when_given(key: DPoPKey) -> None:
-    """The server's nonce is echoed when there is one, and absent otherwise."""
+    """RFC 9449 §8: the server's nonce is echoed when there is one, and absent otherwise."""
     _, with_nonce = decode(key.proof("POST", "https://as.example/token", nonce="n-1"))
     assert with_nonce["nonce"] == "n-1"
     for nonce in (None, ""):

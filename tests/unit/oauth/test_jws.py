@@ -61,7 +61,7 @@ def test_signing_is_fresh_for_probabilistic_algorithms(alg: str,
 
 @pytest.mark.spec("RFC 8725 §3.1")
 def test_verify_refuses_alg_none(as_keys: KeySet) -> None:
-    """An unsigned token is never accepted."""
+    """RFC 8725 §3.1: an unsigned token is never accepted."""
     with pytest.raises(ProtocolViolation):
         verify(unsigned(CLAIMS), as_keys)
     with pytest.raises(ProtocolViolation):
@@ -70,7 +70,7 @@ def test_verify_refuses_alg_none(as_keys: KeySet) -> None:
 
 @pytest.mark.spec("RFC 8725 §3.1")
 def test_verify_refuses_hs256() -> None:
-    """An HMAC token is refused even when a matching symmetric key is present."""
+    """RFC 8725 §3.1: an HMAC token is refused even when a matching symmetric key is present."""
     secret = b"s" * 32
     signing_input = f"{encode_segment({'alg': 'HS256', 'kid': 'h'})}.{encode_segment(CLAIMS)}"
     mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
@@ -83,7 +83,7 @@ def test_verify_refuses_hs256() -> None:
 
 @pytest.mark.spec("FAPI 2.0 Security Profile §5.4")
 def test_verify_refuses_rs256() -> None:
-    """RS256 is outside the FAPI allowlist even with a valid signature."""
+    """FAPI 2.0 Security Profile §5.4: RS256 is refused even with a valid signature."""
     rsa = RSAKey.generate_key(2048, private=True, parameters={"kid": "r"})
     token = jws.serialize_compact({"alg": "RS256", "kid": "r"}, json.dumps(CLAIMS), rsa,
                                   algorithms=["RS256"])
@@ -95,7 +95,7 @@ def test_verify_refuses_rs256() -> None:
 @pytest.mark.spec("FAPI 2.0 Security Profile §5.4")
 def test_verify_refuses_algorithms_outside_the_given_allowlist(
         signers: dict[str, JWSSigner], as_keys: KeySet) -> None:
-    """The caller's allowlist narrows what is accepted."""
+    """FAPI 2.0 Security Profile §5.4: the caller's allowlist narrows what is accepted."""
     token = signers["ES256"].sign({"kid": "as-ES256"}, CLAIMS)
     with pytest.raises(ProtocolViolation):
         verify(token, as_keys, algorithms=["PS256", "EdDSA"])

@@ -26,7 +26,7 @@ def test_valid_response() -> None:
 
 @pytest.mark.spec("RFC 9126 §2.2")
 def test_status_must_be_201() -> None:
-    """A successful PAR answers 201 Created."""
+    """RFC 9126 §2.2: a successful PAR answers 201 Created."""
     with pytest.raises(InvalidPARResponse, match="200"):
         process_par_response(response({"request_uri": REQUEST_URI, "expires_in": 60}, 200))
 
@@ -34,7 +34,7 @@ def test_status_must_be_201() -> None:
 @pytest.mark.spec("RFC 9126 §2.2")
 @pytest.mark.parametrize("request_uri", [None, "", 5])
 def test_request_uri_required(request_uri: Any) -> None:
-    """request_uri is a required string."""
+    """RFC 9126 §2.2: request_uri is a required string."""
     with pytest.raises(InvalidPARResponse):
         process_par_response(response({"request_uri": request_uri, "expires_in": 60}))
 
@@ -42,14 +42,14 @@ def test_request_uri_required(request_uri: Any) -> None:
 @pytest.mark.spec("RFC 9126 §2.2")
 @pytest.mark.parametrize("expires_in", [None, 0, -1, "60", True, 1.5])
 def test_expires_in_positive_integer(expires_in: Any) -> None:
-    """expires_in is a required positive integer."""
+    """RFC 9126 §2.2: expires_in is a required positive integer."""
     with pytest.raises(InvalidPARResponse, match="expires_in"):
         process_par_response(response({"request_uri": REQUEST_URI, "expires_in": expires_in}))
 
 
 @pytest.mark.spec("RFC 9126 §2.3")
 def test_error_response() -> None:
-    """An OAuth error answer is an AuthorizationServerError with the AS's code."""
+    """RFC 9126 §2.3: an OAuth error answer is an AuthorizationServerError with the AS's code."""
     with pytest.raises(AuthorizationServerError) as caught:
         process_par_response(response({"error": "invalid_request"}, 400))
     assert caught.value.oauth_error == "invalid_request"
@@ -62,7 +62,7 @@ def test_nonce_error_response() -> None:
 
 @pytest.mark.spec("RFC 9126 §4")
 def test_authorization_url_has_only_client_id_and_request_uri() -> None:
-    """The front channel carries client_id and request_uri, nothing else."""
+    """RFC 9126 §4: the front channel carries client_id and request_uri, nothing else."""
     url = build_authorization_url("https://as.example/authorize", "bff", REQUEST_URI)
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://as.example/authorize"

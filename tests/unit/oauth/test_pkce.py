@@ -24,7 +24,7 @@ def test_s256_vector() -> None:
 
 @pytest.mark.spec("RFC 7636 §4.1")
 def test_verifier_length_and_charset() -> None:
-    """A verifier is 43-128 unreserved characters with 256 bits of entropy."""
+    """RFC 7636 §4.1: a verifier is 43-128 unreserved characters with 256 bits of entropy."""
     for _ in range(50):
         verifier = build_code_verifier()
         assert len(verifier) == 43

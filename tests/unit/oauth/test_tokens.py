@@ -60,7 +60,7 @@ def test_repr_hides_tokens() -> None:
 @pytest.mark.spec("FAPI 2.0 Security Profile §5.3.2.2")
 @pytest.mark.parametrize("token_type", ["Bearer", "bearer", "", None, "N_A"])
 def test_bearer_is_a_downgrade(token_type: str | None) -> None:
-    """A token that is not DPoP-bound is refused."""
+    """FAPI 2.0 Security Profile §5.3.2.2: a token that is not DPoP-bound is refused."""
     with pytest.raises(BearerDowngrade):
         process_token_response(response(good(token_type=token_type)), now=NOW)
 
@@ -68,7 +68,7 @@ def test_bearer_is_a_downgrade(token_type: str | None) -> None:
 @pytest.mark.spec("RFC 6749 §5.1")
 @pytest.mark.parametrize("access_token", [None, "", 42, ["at"]])
 def test_access_token_required(access_token: Any) -> None:
-    """access_token is a required non-empty string."""
+    """RFC 6749 §5.1: access_token is a required non-empty string."""
     with pytest.raises(InvalidTokenResponse, match="access_token"):
         process_token_response(response(good(access_token=access_token)), now=NOW)
 
@@ -76,7 +76,7 @@ def test_access_token_required(access_token: Any) -> None:
 @pytest.mark.spec("RFC 6749 §5.1")
 @pytest.mark.parametrize("expires_in", [0, -5, "600", 1.5, True])
 def test_bad_expires_in(expires_in: Any) -> None:
-    """expires_in, when present, is a positive integer."""
+    """RFC 6749 §5.1: expires_in, when present, is a positive integer."""
     with pytest.raises(InvalidTokenResponse, match="expires_in"):
         process_token_response(response(good(expires_in=expires_in)), now=NOW)
 
@@ -90,7 +90,7 @@ def test_optional_tokens_must_be_strings(member: str) -> None:
 @pytest.mark.spec("RFC 6749 §5.1")
 @pytest.mark.parametrize("body", [[1, 2], "text", None])
 def test_body_must_be_an_object(body: Any) -> None:
-    """A body that is not a JSON object has no access_token."""
+    """RFC 6749 §5.1: a body that is not a JSON object has no access_token."""
     with pytest.raises(InvalidTokenResponse):
         process_token_response(response(body), now=NOW)
 
@@ -108,7 +108,7 @@ def test_status_other_than_200(status: int) -> None:
 
 @pytest.mark.spec("RFC 6749 §5.2")
 def test_as_error_json() -> None:
-    """An OAuth error body becomes AuthorizationServerError with the AS's code."""
+    """RFC 6749 §5.2: an OAuth error body becomes AuthorizationServerError with the AS's code."""
     with pytest.raises(AuthorizationServerError) as caught:
         process_token_response(response({"error": "invalid_grant",
                                          "error_description": "code reused"}, 400), now=NOW)
@@ -133,7 +133,7 @@ def test_as_error_from_www_authenticate() -> None:
 
 @pytest.mark.spec("RFC 9449 §8")
 def test_use_dpop_nonce_body() -> None:
-    """use_dpop_nonce is its own error so the client can retry once."""
+    """RFC 9449 §8: use_dpop_nonce is its own error so the client can retry once."""
     with pytest.raises(DPoPNonceRequired):
         process_token_response(response({"error": "use_dpop_nonce"}, 400,
                                         {"DPoP-Nonce": "n1"}), now=NOW)
@@ -141,7 +141,7 @@ def test_use_dpop_nonce_body() -> None:
 
 @pytest.mark.spec("RFC 9449 §9")
 def test_use_dpop_nonce_in_www_authenticate() -> None:
-    """A resource-server style nonce challenge is recognised too."""
+    """RFC 9449 §9: a resource-server style nonce challenge is recognised too."""
     with pytest.raises(DPoPNonceRequired):
         process_token_response(httpx.Response(401, headers={
             "WWW-Authenticate": 'DPoP error="use_dpop_nonce"', "DPoP-Nonce": "n1"}), now=NOW)

@@ -63,7 +63,7 @@ def test_login_cookie_name_is_a_hash_of_the_state() -> None:
 
 @pytest.mark.spec("RFC 6265bis §4.1.3.2")
 def test_set_cookie_attributes() -> None:
-    """__Host- cookies are Secure, Path=/ and have no Domain; ours are HttpOnly and Strict."""
+    """RFC 6265bis §4.1.3.2: Secure, Path=/, no Domain; also HttpOnly and SameSite=Strict."""
     header = SetCookie(SESSION, "v", 600).header()
     parts = header.split("; ")
     assert parts[0] == f"{SESSION}=v"
@@ -97,7 +97,7 @@ async def test_small_session_is_one_cookie(cookie_store: CookieSessionStore,
 @pytest.mark.anyio
 async def test_large_session_is_chunked(cookie_store: CookieSessionStore,
                                         clock: FrozenClock) -> None:
-    """Each Set-Cookie stays under the 4096-byte limit browsers guarantee."""
+    """RFC 6265bis §5.6: each Set-Cookie stays under the 4096-byte limit browsers guarantee."""
     session = make_session(clock, padding=6000)
     cookies = await cookie_store.save(session, {}, 600)
     count = len(cookies) - 1

@@ -34,11 +34,11 @@ async def test_cookie_holds_only_the_id(server_store: ServerSessionStore,
     assert await server_store.load({SESSION: session.session_id}) == session
 
 
-@pytest.mark.spec("DESIGN §4 server-side sessions")
+@pytest.mark.spec("DESIGN §4")
 @pytest.mark.anyio
 async def test_store_key_is_a_hash_not_the_id(server_store: ServerSessionStore,
                                               store: RecordingStore, clock: FrozenClock) -> None:
-    """A dump of the store yields no usable session cookie."""
+    """DESIGN §4: a dump of the store yields no usable session cookie."""
     session = make_session(clock)
     await server_store.save(session, {}, 600)
     (key,) = store.writes
@@ -47,11 +47,11 @@ async def test_store_key_is_a_hash_not_the_id(server_store: ServerSessionStore,
     assert session.session_id not in key
 
 
-@pytest.mark.spec("DESIGN §4 server-side sessions")
+@pytest.mark.spec("DESIGN §4")
 @pytest.mark.anyio
 async def test_stored_value_is_sealed(server_store: ServerSessionStore, store: RecordingStore,
                                       clock: FrozenClock) -> None:
-    """The stored value is sealed, never plaintext JSON with tokens."""
+    """DESIGN §4: the stored value is sealed, never plaintext JSON with tokens."""
     session = make_session(clock)
     await server_store.save(session, {}, 600)
     (value,) = store.writes.values()

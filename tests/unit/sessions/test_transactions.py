@@ -87,7 +87,7 @@ async def test_finish_returns_the_transaction_and_clears_its_cookie(
 @pytest.mark.anyio
 async def test_finish_is_one_use(logins: LoginTransactions, store: RecordingStore,
                                  clock: FrozenClock) -> None:
-    """A login transaction is spent once, even when the browser replays the cookie."""
+    """RFC 9700 §4.5.3: a login transaction is spent once, even if the cookie is replayed."""
     t = txn(clock)
     jar = apply({}, logins.begin(t, {}))
     await logins.finish(t.state, jar, clock())
@@ -108,10 +108,10 @@ async def test_one_use_is_shared_by_instances(sealer: Sealer, store: RecordingSt
         await second.finish(t.state, jar, clock())
 
 
-@pytest.mark.spec("DESIGN §3 login/end")
+@pytest.mark.spec("DESIGN §3")
 @pytest.mark.anyio
 async def test_expired_transaction(logins: LoginTransactions, clock: FrozenClock) -> None:
-    """A transaction older than its lifetime is gone."""
+    """DESIGN §3: a transaction older than its lifetime is gone."""
     t = txn(clock)
     jar = apply({}, logins.begin(t, {}))
     with pytest.raises(LoginTransactionMissing):
@@ -133,7 +133,7 @@ async def test_lifetime_boundary_and_future_transactions(logins: LoginTransactio
 @pytest.mark.anyio
 async def test_state_without_its_cookie_is_a_mismatch(logins: LoginTransactions,
                                                       clock: FrozenClock) -> None:
-    """A state that matches none of the open logins is a state mismatch."""
+    """RFC 6749 §10.12: a state that matches none of the open logins is a state mismatch."""
     jar = apply({}, logins.begin(txn(clock), {}))
     with pytest.raises(StateMismatch):
         await logins.finish("attacker-state", jar, clock())
