@@ -59,7 +59,8 @@ def pay(page: Page, *, to_name: str, reference: str, amount: str = "12.34") -> N
     expect(confirmation).to_contain_text("Payment sent")
     expect(confirmation).to_contain_text(to_name)
     expect(page.get_by_test_id("payment-id")).to_have_text(re.compile(r"^pay-[0-9a-f]+$"))
-    expect(page.get_by_test_id("transactions")).to_contain_text(f"Payment to {to_name}: {reference}")
+    transactions = page.get_by_test_id("transactions")
+    expect(transactions).to_contain_text(f"Payment to {to_name}: {reference}")
     expect(page.get_by_test_id("error")).to_be_hidden()
 
 

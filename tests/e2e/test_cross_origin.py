@@ -108,7 +108,10 @@ def test_foreign_site_can_neither_read_nor_change_anything(e2e_stack: E2EStack,
     # nothing changed: still signed in, no payment reached the API, same balance
     assert e2e_stack.api_calls("/payments") == payments
     assert bff.session_of(context) is not None
-    page.reload()
+    with page.expect_request(f"{bff.url}/bff/session") as own:
+        page.reload()
     expect_signed_in(page)
+    # (the check above is not vacuous: the BFF's own page does send the cookie)
+    assert "__Host-bff-session" in (own.value.all_headers().get("cookie") or "")
     expect(page.get_by_test_id("account-acc-1")).to_have_text(balance)
     expect(page.get_by_test_id("transactions")).not_to_contain_text("Mallory")

@@ -48,12 +48,14 @@ class Stack:
 
 @contextmanager
 def running_stack(workdir: Path, client_jwk: dict[str, Any], access_ttl: int = 300,
-                  backchannel_uri: str | None = None) -> Iterator[Stack]:
+                  backchannel_uri: str | None = None,
+                  redirect_uris: list[str] | None = None) -> Iterator[Stack]:
     api_port = free_port()
     audience = f"http://127.0.0.1:{api_port}/"
     client: dict[str, Any] = {"client_id": "bff", "jwks": {"keys": [public_jwk(client_jwk)]},
-                              "redirect_uris": [REDIRECT_URI],
-                              "post_logout_redirect_uris": [REDIRECT_URI]}
+                              "redirect_uris": [REDIRECT_URI, *(redirect_uris or [])],
+                              "post_logout_redirect_uris": [REDIRECT_URI,
+                                                            *(redirect_uris or [])]}
     if backchannel_uri:
         client["backchannel_logout_uri"] = backchannel_uri
     authz = start_authorization_server({"clients": [client], "resource": audience,
