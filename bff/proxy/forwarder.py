@@ -52,10 +52,10 @@ def client_session() -> aiohttp.ClientSession:
 
 
 async def close_sessions() -> None:
-    """Close the pooled sessions (at shutdown)."""
-    for session in list(_sessions.values()):
+    """Close this event loop's pooled session (at shutdown)."""
+    session = _sessions.pop(id(asyncio.get_running_loop()), None)
+    if session is not None:
         await session.close()
-    _sessions.clear()
 
 
 def parse_cookies(raw: str | None) -> dict[str, str]:

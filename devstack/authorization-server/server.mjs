@@ -111,6 +111,8 @@ function loadConfig(configPath) {
     registrationInitialAccessToken: config.registrationInitialAccessToken ?? 'dev-iat-secret',
     cookieKeys: config.cookieKeys ?? [crypto.randomBytes(32).toString('base64url')],
     useGrantedResource: config.useGrantedResource ?? false,
+    // the public issuer when the AS sits behind a proxy (e.g. a test's switchable forwarder)
+    issuer: typeof config.issuer === 'string' && config.issuer ? config.issuer.replace(/\/+$/, '') : undefined,
   };
 }
 
@@ -336,7 +338,7 @@ process.on('SIGINT', shutdown);
 await new Promise((resolve) => { server.listen(cfg.port, cfg.host, resolve); });
 const { port } = server.address();
 const hostForUrl = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
-const issuer = `http://${hostForUrl}:${port}`;
+const issuer = cfg.issuer ?? `http://${hostForUrl}:${port}`;
 
 let Provider;
 let errors;

@@ -9,7 +9,9 @@ its redirect URI and the AS's client registration must all name them before anyt
 * ``http://127.0.0.1:Q``  - a foreign site (not same-site with ``localhost``, not allowed).
 
 ``localhost`` and ``127.0.0.1`` are different sites to the browser, so the foreign page is
-cross-site for the ``SameSite=Strict`` session cookie.
+cross-site for the ``SameSite=Strict`` session cookie. Cookies ignore ports, so the two BFFs
+would overwrite each other's ``__Host-bff-session`` in one browser context: every test gets
+a fresh context.
 """
 
 from __future__ import annotations

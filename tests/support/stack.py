@@ -49,7 +49,8 @@ class Stack:
 @contextmanager
 def running_stack(workdir: Path, client_jwk: dict[str, Any], access_ttl: int = 300,
                   backchannel_uri: str | None = None,
-                  redirect_uris: list[str] | None = None) -> Iterator[Stack]:
+                  redirect_uris: list[str] | None = None,
+                  issuer: str | None = None, as_port: int = 0) -> Iterator[Stack]:
     api_port = free_port()
     audience = f"http://127.0.0.1:{api_port}/"
     client: dict[str, Any] = {"client_id": "bff", "jwks": {"keys": [public_jwk(client_jwk)]},
@@ -58,9 +59,11 @@ def running_stack(workdir: Path, client_jwk: dict[str, Any], access_ttl: int = 3
                                                             *(redirect_uris or [])]}
     if backchannel_uri:
         client["backchannel_logout_uri"] = backchannel_uri
-    authz = start_authorization_server({"clients": [client], "resource": audience,
-                                        "accessTokenTTL": access_ttl}, workdir,
-                                       workdir / "as.log")
+    as_config: dict[str, Any] = {"clients": [client], "resource": audience,
+                                 "accessTokenTTL": access_ttl, "port": as_port}
+    if issuer:
+        as_config["issuer"] = issuer
+    authz = start_authorization_server(as_config, workdir, workdir / "as.log")
     api = None
     try:
         issuer = authz.ready["issuer"]
