@@ -21,6 +21,8 @@ _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")
 class SessionStore(Protocol):
     """Loads and saves the session of one request."""
 
+    kind: str
+
     async def load(self, cookies: Mapping[str, str]) -> Session | None:
         """The session, or None; a tampered or foreign cookie raises ``InvalidSeal``."""
 
