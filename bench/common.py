@@ -65,23 +65,30 @@ class BenchStack:
     bff_url: str
     bff: Child
     children: list[Child] = field(default_factory=list)
+    bffs: list[tuple[str, Child]] = field(default_factory=list)
 
 
 @contextmanager
 def bench_stack(session_store: str = "cookie", store: str = "memory",
-                redis_url: str = "", access_ttl: int = 3600) -> Iterator[BenchStack]:
-    """AS + verifying API + hello API + one BFF process (one uvicorn worker)."""
+                redis_url: str = "", access_ttl: int = 3600,
+                more: list[dict[str, str]] | None = None) -> Iterator[BenchStack]:
+    """AS + verifying API + hello API + one BFF process (one uvicorn worker) per variant.
+
+    ``more`` adds BFF variants (``session_store``, ``store``, ``redis_url``) on the same AS/API.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="bff-bench-"))
     children: list[Child] = []
+    variants = [{"session_store": session_store, "store": store, "redis_url": redis_url},
+                *(more or [])]
     try:
         jwks = write_keys(workdir)
         api_port = free_port()
         audience = f"http://127.0.0.1:{api_port}/"
-        bff_port = free_port()
-        page = f"http://127.0.0.1:{bff_port}/"
+        ports = [free_port() for _ in variants]
+        pages = [f"http://127.0.0.1:{p}/" for p in ports]
         authz = start_authorization_server({
-            "clients": [{"client_id": "bff", "jwks": jwks, "redirect_uris": [page],
-                         "post_logout_redirect_uris": [page]}],
+            "clients": [{"client_id": "bff", "jwks": jwks, "redirect_uris": pages,
+                         "post_logout_redirect_uris": pages}],
             "resource": audience, "accessTokenTTL": access_ttl}, workdir)
         children.append(authz)
         issuer = authz.ready["issuer"]
@@ -89,35 +96,40 @@ def bench_stack(session_store: str = "cookie", store: str = "memory",
         children.append(api)
         hello = start_example_api("", "", hello_only=True)
         children.append(hello)
-        store_table: dict[str, Any] = {"backend": store}
-        if redis_url:
-            store_table["url"] = redis_url
-        write_toml(workdir / "bff.toml", {
-            "server": {"public_url": f"http://127.0.0.1:{bff_port}", "log_level": "warning"},
-            "oauth": {"issuer": issuer, "client_id": "bff", "client_key_file": "client.jwk",
-                      "redirect_uri": page, "resources": [audience], "scope": SCOPE},
-            "session": {"store": session_store, "cookie_key_files": ["cookie.jwk"]},
-            "store": store_table,
-            "routes": [{"prefix": "/api", "upstream": api.ready["url"], "resource": audience},
-                       {"prefix": "/hello", "upstream": hello.ready["url"],
-                        "resource": audience}],
-        })
-        bff = start_bff(workdir / "bff.toml", bff_port)
-        children.append(bff)
+        bffs: list[tuple[str, Child]] = []
+        for i, (variant, port, page) in enumerate(zip(variants, ports, pages, strict=True)):
+            store_table: dict[str, Any] = {"backend": variant.get("store", "memory")}
+            if variant.get("redis_url"):
+                store_table["url"] = variant["redis_url"]
+            write_toml(workdir / f"bff{i}.toml", {
+                "server": {"public_url": f"http://127.0.0.1:{port}", "log_level": "warning"},
+                "oauth": {"issuer": issuer, "client_id": "bff", "client_key_file": "client.jwk",
+                          "redirect_uri": page, "resources": [audience], "scope": SCOPE},
+                "session": {"store": variant.get("session_store", "cookie"),
+                            "cookie_key_files": ["cookie.jwk"]},
+                "store": store_table,
+                "routes": [{"prefix": "/api", "upstream": api.ready["url"],
+                            "resource": audience},
+                           {"prefix": "/hello", "upstream": hello.ready["url"],
+                            "resource": audience}],
+            })
+            child = start_bff(workdir / f"bff{i}.toml", port)
+            children.append(child)
+            bffs.append((f"http://127.0.0.1:{port}", child))
         yield BenchStack(workdir, issuer, api.ready["url"], hello.ready["url"], audience,
-                         f"http://127.0.0.1:{bff_port}", bff, children)
+                         bffs[0][0], bffs[0][1], children, bffs)
     finally:
         for child in reversed(children):
             child.stop()
 
 
-def sign_in(stack: BenchStack) -> tuple[Jar, str]:
+def sign_in(stack: BenchStack, bff_url: str | None = None) -> tuple[Jar, str]:
     """A signed-in cookie jar and its CSRF token, with the API token already obtained."""
     browser = ASBrowser()
     jar = Jar()
-    origin = stack.bff_url
-    with httpx.Client(base_url=stack.bff_url, headers={"Origin": origin}, timeout=30) as http:
-        body = login(http, jar, browser, return_to="/", redirect_uri=f"{stack.bff_url}/")
+    origin = bff_url or stack.bff_url
+    with httpx.Client(base_url=origin, headers={"Origin": origin}, timeout=30) as http:
+        body = login(http, jar, browser, return_to="/", redirect_uri=f"{origin}/")
         assert call(http, jar, "GET", "/api/accounts").status_code == 200
         assert call(http, jar, "GET", "/hello/x").status_code == 200
     browser.close()
