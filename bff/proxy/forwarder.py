@@ -166,6 +166,14 @@ class ProxyRoute:
         replayable = not hasattr(body, "__aiter__")
         nonce_retried = refreshed = False
         token = await self.handler.access_token(active, cookies, self.resource)
+        if not replayable and self.nonces.get(url) is None:
+            # a streamed body cannot be sent twice: learn the upstream's nonce first (§9)
+            key = self.handler.dpop_key(active.session)
+            probe = await self._send("HEAD", url, [
+                ("Authorization", f"DPoP {token.token}"),
+                ("DPoP", key.proof("HEAD", url, access_token=token.token))], None)
+            self.nonces.remember(url, probe.headers.get("DPoP-Nonce"))
+            probe.release()
         while True:
             key = self.handler.dpop_key(active.session)
             proof = key.proof(method, url, access_token=token.token, nonce=self.nonces.get(url))

@@ -129,6 +129,48 @@ def test_sse_events_arrive_as_they_come(bff: BFF, signed_in: tuple[httpx.Client,
     assert arrivals[0] < 1.0 and arrivals[-1] - arrivals[0] > 0.9
 
 
+def test_large_upload_streams_to_the_upstream(bff: BFF, stack: Stack,
+                                              signed_in: tuple[httpx.Client, Jar, str]) -> None:
+    """A chunked 8 MiB upload streams through, even as the first call to that upstream."""
+    http, jar, csrf = signed_in
+    size = 8 * 1024 * 1024
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(size // 65536):
+            yield b"x" * 65536
+
+    r = call(http, jar, "POST", "/api/echo/upload", csrf=csrf, content=chunks(),
+             headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    assert r.json()["body_length"] == size
+
+
+def test_upload_over_the_route_limit_is_refused(bff: BFF, stack: Stack,
+                                                signed_in: tuple[httpx.Client, Jar, str]) -> None:
+    http, jar, csrf = signed_in
+    before = stack.api_calls()
+    r = call(http, jar, "POST", "/api/echo/upload", csrf=csrf, content=b"x" * (11 << 20),
+             headers={"Content-Type": "application/octet-stream"})
+    assert (r.status_code, r.json()["error"]) == (413, "payload_too_large")
+    assert stack.api_calls() == before
+
+
+def test_x_forwarded_only_when_configured(stack: Stack, workdir: Path,
+                                          client_jwk: dict[str, Any],
+                                          cookie_jwks: list[dict[str, Any]],
+                                          as_browser: ASBrowser) -> None:
+    config = bff_config(workdir, stack.issuer, client_jwk, cookie_jwks,
+                        routes=routes(stack, x_forwarded=True),
+                        oauth={"resources": [stack.audience]})
+    with running_bff(config) as bff, bff.client() as http:
+        jar = Jar()
+        login(http, jar, as_browser)
+        r = call(http, jar, "GET", "/api/echo/fwd", headers={"X-Forwarded-For": "6.6.6.6"})
+        received = {name.lower(): value for name, value in r.json()["headers"]}
+        assert received["x-forwarded-for"] == "127.0.0.1"
+        assert received["x-forwarded-proto"] == "http"
+
+
 @pytest.mark.spec("RFC 9110 §7.6.1")
 def test_hostile_headers_stripped(bff: BFF, signed_in: tuple[httpx.Client, Jar, str]) -> None:
     """Cookies, CSRF, client Authorization/DPoP, hop-by-hop and forwarding headers never pass."""

@@ -21,7 +21,7 @@ class ThreadServer:
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
-                                server_header=False)
+                                server_header=False, proxy_headers=False)
         self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
