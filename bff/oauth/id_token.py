@@ -9,29 +9,25 @@ from typing import Any
 from joserfc.jwk import KeySet
 
 from bff.errors import IDTokenInvalid, NonceMismatch
+from bff.oauth.claims import check_issued_at, check_issuer_and_audience
 from bff.oauth.jws import verify
 
 
 def check_id_token_claims(claims: dict[str, Any], *, issuer: str, client_id: str, nonce: str,
                           now: float, skew: int, max_age: int = 3600) -> None:
     """The claim checks of OIDC Core §3.1.3.7 steps 2-4, 9-11."""
-    if claims.get("iss") != issuer:
-        raise IDTokenInvalid("iss differs from the issuer")
-    aud = claims.get("aud")
-    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    if client_id not in audiences:
-        raise IDTokenInvalid("aud does not contain the client")
+    audiences = check_issuer_and_audience(claims, issuer=issuer, client_id=client_id,
+                                          error=IDTokenInvalid)
     if len(audiences) > 1 and claims.get("azp") != client_id:
         raise IDTokenInvalid("azp is required and must be the client when aud has several values")
     if "azp" in claims and claims["azp"] != client_id:
         raise IDTokenInvalid("azp is not the client")
-    for name in ("exp", "iat"):
-        if not isinstance(claims.get(name), int | float) or isinstance(claims.get(name), bool):
-            raise IDTokenInvalid(f"{name} missing or not a number")
-    if claims["exp"] + skew < now:
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        raise IDTokenInvalid("exp missing or not a number")
+    if exp + skew < now:
         raise IDTokenInvalid("expired")
-    if claims["iat"] - skew > now or claims["iat"] + max_age + skew < now:
-        raise IDTokenInvalid("iat out of range")
+    check_issued_at(claims, now=now, skew=skew, max_age=max_age, error=IDTokenInvalid)
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise IDTokenInvalid("sub missing")
     got = claims.get("nonce")

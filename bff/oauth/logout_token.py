@@ -8,6 +8,7 @@ from typing import Any
 from joserfc.jwk import KeySet
 
 from bff.errors import InvalidLogoutToken
+from bff.oauth.claims import check_issued_at, check_issuer_and_audience
 from bff.oauth.jws import verify
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -24,17 +25,9 @@ def check_logout_token_claims(header: dict[str, Any], claims: dict[str, Any], *,
             raise InvalidLogoutToken("typ missing (strict mode)")
     elif str(typ).lower() not in (LOGOUT_TYP, "application/" + LOGOUT_TYP):
         raise InvalidLogoutToken("typ is not logout+jwt")
-    if claims.get("iss") != issuer:
-        raise InvalidLogoutToken("iss differs from the issuer")
-    aud = claims.get("aud")
-    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    if client_id not in audiences:
-        raise InvalidLogoutToken("aud does not contain the client")
-    iat = claims.get("iat")
-    if not isinstance(iat, int | float) or isinstance(iat, bool):
-        raise InvalidLogoutToken("iat missing")
-    if iat - skew > now or iat + max_age + skew < now:
-        raise InvalidLogoutToken("iat out of range")
+    check_issuer_and_audience(claims, issuer=issuer, client_id=client_id,
+                              error=InvalidLogoutToken)
+    check_issued_at(claims, now=now, skew=skew, max_age=max_age, error=InvalidLogoutToken)
     exp = claims.get("exp")
     if exp is not None and (not isinstance(exp, int | float) or exp + skew < now):
         raise InvalidLogoutToken("expired")

@@ -7,10 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bff.crypto.keys import generate_seal_jwk
 from tests.support.as_login import ASBrowser
+from tests.support.cookies import Jar
+from tests.support.flows import login
 from tests.support.stack import LogCapture, Stack, running_stack
 
 
@@ -35,6 +38,15 @@ def as_browser() -> Iterator[ASBrowser]:
     browser = ASBrowser()
     yield browser
     browser.close()
+
+
+@pytest.fixture
+def signed_in(bff: Any, as_browser: ASBrowser) -> Iterator[tuple[httpx.Client, Jar, str]]:
+    """A client signed in through the module's ``bff`` fixture: (client, jar, csrf token)."""
+    jar = Jar()
+    with bff.client() as http:
+        body = login(http, jar, as_browser)
+        yield http, jar, body["csrfToken"]
 
 
 @pytest.fixture

@@ -44,14 +44,6 @@ def bff(request: pytest.FixtureRequest, stack: Stack, workdir: Path,
         yield running
 
 
-@pytest.fixture
-def signed_in(bff: BFF, as_browser: ASBrowser) -> Iterator[tuple[httpx.Client, Jar, str]]:
-    jar = Jar()
-    with bff.client() as http:
-        body = login(http, jar, as_browser)
-        yield http, jar, body["csrfToken"]
-
-
 def proxy_stats(bff: BFF) -> dict[str, dict[str, int]]:
     dispatcher = bff.parts.proxy
     return {r.prefix: dict(r.stats) for r in dispatcher.routes}

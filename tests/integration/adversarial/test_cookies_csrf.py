@@ -27,14 +27,6 @@ def bff(request: pytest.FixtureRequest, stack: Stack, workdir: Path, client_jwk:
         yield running
 
 
-@pytest.fixture
-def signed_in(bff: BFF, as_browser: ASBrowser) -> Iterator[tuple[httpx.Client, Jar, str]]:
-    jar = Jar()
-    with bff.client() as http:
-        body = login(http, jar, as_browser)
-        yield http, jar, body["csrfToken"]
-
-
 def assert_no_session_set(response: httpx.Response) -> None:
     assert not [n for n in set_cookie_names(response) if "bff-session" in n]
 
