@@ -33,6 +33,7 @@ from bff.sessions.stores import CookieSessionStore, ServerSessionStore, SessionS
 from bff.sessions.transactions import LoginTransactions
 from bff.store.base import Store
 from bff.store.factory import build_store
+from bff.telemetry.access import AccessLog
 from bff.web.backchannel import backchannel_route
 from bff.web.browser import browser_routes
 from bff.web.health import health_endpoints
@@ -144,6 +145,7 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
                     exception_handlers={HTTPException: http_error, Exception: server_error})
     app.state.parts = parts
     proxied = parts.proxy = ProxyDispatcher(app, parts.handler, s.routes)
-    return OriginGuard(proxied, own_origin=origin_of(s.server.public_url),
+    guarded = OriginGuard(proxied, own_origin=origin_of(s.server.public_url),
                        cors_origins=s.cors.allowed_origins,
                        exempt_paths=(f"{prefix}/backchannel-logout",), max_age=s.cors.max_age)
+    return AccessLog(guarded) if s.server.access_log else guarded

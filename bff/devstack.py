@@ -233,6 +233,12 @@ def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cook
     workdir.mkdir(exist_ok=True)
     children: list[Child] = []
     host = "localhost"
+
+    def stop_on_signal(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # children run in their own sessions: a plain SIGTERM must still reach the cleanup below
+    signal.signal(signal.SIGTERM, stop_on_signal)
     try:
         for p in (port,):
             try:

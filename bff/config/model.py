@@ -19,7 +19,7 @@ class ServerSettings:
     path_prefix: str = "/bff"
     static_dir: str = ""
     log_level: str = "info"
-    trusted_proxies: list[str] = field(default_factory=list)
+    access_log: bool = True
 
 
 @dataclass(frozen=True)

@@ -505,6 +505,7 @@ const ERROR_EVENTS = [
   'registration_update.error',
   'registration_delete.error',
   'end_session.error',
+  'end_session_confirm.error',
   'jwks.error',
   'discovery.error',
 ];

@@ -300,6 +300,7 @@ async function main() {
   assert(tok.json.token_type === 'DPoP', 'token_type DPoP');
   assert(tok.json.id_token && tok.json.refresh_token, 'id_token and refresh_token issued');
   const at = verifyJwt(tok.json.access_token, jwks);
+  assert(decodeJwt(tok.json.access_token).header.typ === 'at+jwt', 'access token typ at+jwt');
   assert(at.aud === RESOURCE, `access token aud = resource (got ${JSON.stringify(at.aud)})`);
   assert(at.cnf?.jkt === dpopJkt, 'access token cnf.jkt');
   assert(at.sub === 'alice' && at.client_id === CLIENT_ID, 'access token sub/client_id');

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from bff.oauth.clock import Clock
+from tests.support.clocks import OffsetClock
 from tests.support.cookies import Jar, set_cookie_names
 from tests.support.flows import call, start_login
 from tests.support.hostile_as import HostileAS, hs256, unsigned
@@ -23,14 +24,6 @@ from tests.support.servers import ThreadServer
 from tests.support.stack import BFF, REDIRECT_URI, LogCapture, bff_config, running_bff
 
 pytestmark = pytest.mark.integration
-
-
-class OffsetClock:
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
 
 
 @pytest.fixture
