@@ -84,7 +84,9 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
         redirect_uri=s.oauth.redirect_uri, scope=s.oauth.scope,
         post_logout_redirect_uri=s.oauth.post_logout_redirect_uri or None,
         algorithms=tuple(s.oauth.algorithms), clock_skew=s.oauth.clock_skew,
-        authorization_params=dict(s.oauth.authorization_params)), http, clock)
+        authorization_params=dict(s.oauth.authorization_params),
+        request_objects=s.oauth.request_objects, response_mode=s.oauth.response_mode),
+        http, clock)
     sessions: SessionStore = (ServerSessionStore(sealer, names, store)
                               if s.session.store == "server" else CookieSessionStore(sealer, names))
     transactions = LoginTransactions(sealer, names, store, s.session.login_timeout,

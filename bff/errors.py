@@ -268,6 +268,12 @@ class InvalidPARResponse(ProtocolViolation):
     spec = "RFC 9126 §2.2"
 
 
+class InvalidJARMResponse(ProtocolViolation):
+    code = "invalid_jarm_response"
+    description = "the JWT-secured authorization response is invalid"
+    spec = "FAPI JARM §4.4"
+
+
 class ResourceServerUnavailable(UpstreamFailure):
     code = "api_unreachable"
     description = "the API cannot be reached"

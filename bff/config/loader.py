@@ -210,6 +210,8 @@ def _check(s: Settings) -> list[Problem]:
                          if bad else "must not be empty"))
     if any(a in ("none",) or a.startswith("HS") for a in s.insecure.allow_algorithms):
         p.append(Problem("insecure.allow_algorithms", "none and HMAC algorithms are never allowed"))
+    if s.oauth.response_mode not in ("", "jwt", "query.jwt"):
+        p.append(Problem("oauth.response_mode", 'must be "" (plain) or "jwt" (JARM)'))
     if s.oauth.dpop_algorithm not in FAPI_ALGORITHMS:
         p.append(Problem("oauth.dpop_algorithm", "must be PS256, ES256 or EdDSA"))
     if not 0 <= s.oauth.clock_skew <= 60:

@@ -41,6 +41,8 @@ class OAuthSettings:
     id_token_hint_in_logout: bool = False
     refresh_margin: int = 30
     fetch_userinfo_at_login: bool = True
+    request_objects: bool = False
+    response_mode: str = ""
 
 
 @dataclass(frozen=True)

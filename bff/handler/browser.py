@@ -157,10 +157,15 @@ class BrowserHandler:
         if not isinstance(page_url, str) or len(page_url) > 8192:
             raise MalformedBody("pageUrl must be a string")
         params = dict(parse_qsl(urlsplit(page_url).query, keep_blank_values=True))
-        if "state" not in params or not ({"code", "error", "response"} & params.keys()):
-            return await self._not_handled(cookies)
         if "response" in params:
-            raise InvalidRequest("JWT-secured authorization responses are not enabled")
+            if self.settings.oauth.response_mode not in ("jwt", "query.jwt"):
+                raise InvalidRequest("JWT-secured authorization responses are not enabled")
+            params = await self.client.read_jarm_response(params["response"])
+        elif self.settings.oauth.response_mode and "state" in params:
+            # JARM configured: a plain response is a downgrade (FAPI JARM §4.4)
+            raise InvalidRequest("a plain authorization response where JARM is required")
+        if "state" not in params or not ({"code", "error"} & params.keys()):
+            return await self._not_handled(cookies)
         txn, cleared = await self.transactions.finish(params["state"], cookies, self.clock())
         code = check_authorization_response(params, expected_state=txn.state,
                                             issuer=self.settings.oauth.issuer)

@@ -18,6 +18,7 @@ from bff.errors import (
     AuthorizationServerError,
     DPoPBindingMissing,
     DPoPNonceRequired,
+    InvalidJARMResponse,
     InvalidLogoutToken,
 )
 from bff.oauth.client_auth import client_auth_params
@@ -26,6 +27,8 @@ from bff.oauth.discovery import Discovery
 from bff.oauth.dpop import DPoPKey, NonceCache
 from bff.oauth.http import json_body, raise_for_oauth_error, send
 from bff.oauth.id_token import validate_id_token
+from bff.oauth.jar import build_request_object
+from bff.oauth.jarm import process_jarm_response
 from bff.oauth.jws import JWSSigner, peek_header
 from bff.oauth.logout_token import validate_logout_token
 from bff.oauth.par import build_authorization_url, process_par_response
@@ -46,6 +49,8 @@ class ClientSettings:
     algorithms: Collection[str] = FAPI_ALGORITHMS
     clock_skew: int = 60
     authorization_params: Mapping[str, str] = field(default_factory=dict)
+    request_objects: bool = False
+    response_mode: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,11 @@ class FapiClient:
         }
         if request.resource:
             form["resource"] = list(request.resource)
+        if s.response_mode:
+            form["response_mode"] = s.response_mode
+        if s.request_objects:
+            form = {"request": build_request_object(s.signer, s.client_id, s.issuer, form,
+                                                    self.clock)}
         response = await self._post(meta.pushed_authorization_request_endpoint, form, "par",
                                     request.dpop_key)
         par = process_par_response(response)
@@ -155,6 +165,15 @@ class FapiClient:
         return validate_id_token(id_token, keys, issuer=s.issuer, client_id=s.client_id,
                                  nonce=nonce, now=self.clock(), skew=s.clock_skew,
                                  algorithms=s.algorithms)
+
+    async def read_jarm_response(self, token: str) -> dict[str, str]:
+        """The parameters of a JWT-secured authorization response, after verifying it."""
+        s = self.settings
+        kid = peek_header(token, InvalidJARMResponse).get("kid")
+        keys = await self.discovery.jwks(kid if isinstance(kid, str) else None)
+        return process_jarm_response(token, keys, issuer=s.issuer, client_id=s.client_id,
+                                     now=self.clock(), skew=s.clock_skew,
+                                     algorithms=s.algorithms)
 
     async def validate_logout_token(self, token: str, strict_typ: bool) -> dict[str, Any]:
         """Validate a back-channel logout token (Back-Channel Logout 1.0 §2.6)."""

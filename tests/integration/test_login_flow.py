@@ -127,3 +127,29 @@ def test_as_session_survives_and_second_login_skips_credentials(
         jar2 = Jar()
         url = call(http, jar2, "POST", "/bff/login/start", json={}).json()["authorizationUrl"]
         assert not as_browser.needs_login(url, REDIRECT_URI)
+
+
+@pytest.mark.spec("RFC 9101 §4 / FAPI JARM §4.4")
+@pytest.mark.parametrize(("request_objects", "response_mode"),
+                         [(True, ""), (False, "jwt"), (True, "jwt")])
+def test_login_with_jar_and_jarm(stack: Stack, workdir: Path, client_jwk: dict[str, Any],
+                                 cookie_jwks: list[dict[str, Any]], as_browser: ASBrowser,
+                                 request_objects: bool, response_mode: str) -> None:
+    """Signed request objects through PAR and JWT-secured responses work against the real AS."""
+    config = bff_config(workdir, stack.issuer, client_jwk, cookie_jwks,
+                        oauth={"request_objects": request_objects,
+                               "response_mode": response_mode})
+    jar = Jar()
+    with running_bff(config) as bff, bff.client() as http:
+        url = call(http, jar, "POST", "/bff/login/start", json={}).json()["authorizationUrl"]
+        callback = as_browser.authorize(url, REDIRECT_URI)
+        query = callback.split("?", 1)[1]
+        if response_mode:
+            assert query.startswith("response=") and "code=" not in query
+        r = call(http, jar, "POST", "/bff/login/end", json={"pageUrl": callback})
+        assert r.status_code == 200, r.text
+        assert call(http, jar, "GET", "/bff/session").json()["claims"]["sub"] == "alice"
+        if response_mode:
+            plain = callback.split("?")[0] + "?code=x&state=y&iss=" + stack.issuer
+            downgrade = call(http, Jar(), "POST", "/bff/login/end", json={"pageUrl": plain})
+            assert (downgrade.status_code, downgrade.json()["error"]) == (400, "invalid_request")

@@ -231,3 +231,53 @@ def test_as_unreachable(workdir: Path, client_jwk: dict[str, Any],
     assert_refused(r, 502, "as_unreachable", captured_logs)
     assert "cannot be reached" in r.json()["error_description"]
     assert not jar.cookies
+
+
+@pytest.fixture
+def jarm_bff(hostile: HostileAS, workdir: Path, client_jwk: dict[str, Any],
+             cookie_jwks: list[dict[str, Any]]) -> Iterator[BFF]:
+    config = bff_config(workdir, hostile.url, client_jwk, cookie_jwks,
+                        oauth={"response_mode": "jwt"})
+    with running_bff(config) as running:
+        yield running
+
+
+JARM_CASES = [
+    ("valid", {}, None, 200, ""),
+    ("wrong aud", {"aud": "other"}, None, 502, "invalid_jarm_response"),
+    ("expired", {"exp": int(time.time()) - 600}, None, 502, "invalid_jarm_response"),
+    ("no iss", {"iss": None}, None, 502, "iss_missing"),
+    ("wrong iss", {"iss": "https://evil.example"}, None, 502, "iss_mismatch"),
+    ("alg none", {}, unsigned, 502, "invalid_jarm_response"),
+    ("alg HS256", {}, hs256, 502, "invalid_jarm_response"),
+    ("wrong state", {"state": "forged"}, None, 502, "state_mismatch"),
+]
+
+
+@pytest.mark.spec("FAPI JARM §4.4")
+@pytest.mark.parametrize(("case", "changes", "signer", "status", "code"), JARM_CASES,
+                         ids=[c[0] for c in JARM_CASES])
+def test_jarm_response_checks(jarm_bff: BFF, hostile: HostileAS, captured_logs: LogCapture,
+                              case: str, changes: dict[str, Any], signer: Any, status: int,
+                              code: str) -> None:
+    """FAPI JARM §4.4: signature (allowlisted alg), iss, aud and exp of the response JWT."""
+    jar = Jar()
+    with jarm_bff.client() as http:
+        par = begin(http, jar, hostile)
+        assert par["response_mode"] == "jwt"
+        now = int(time.time())
+        claims: dict[str, Any] = {"iss": hostile.url, "aud": "bff", "exp": now + 60,
+                                  "code": "c1", "state": par["state"]}
+        for key, value in changes.items():
+            if value is None:
+                claims.pop(key)
+            else:
+                claims[key] = value
+        token = signer(claims) if signer else hostile.sign(claims)
+        r = finish(http, jar, response=token)
+    if status == 200:
+        assert r.status_code == 200, r.text
+        assert jar.session_names()
+    else:
+        assert_refused(r, status, code, captured_logs)
+        assert hostile.count("/token") == 0
