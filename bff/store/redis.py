@@ -101,7 +101,10 @@ class RedisStore:
         if not sentinels or not service:
             raise ValueError("a Sentinel URL needs sentinel hosts and a service name")
         db = int(parse_qs(parts.query).get("db", ["0"])[0])
-        sentinel_options = {k: v for k, v in options.items() if k.startswith(("socket_", "ssl"))}
+        # The bounded retry too: redis-py's default backs off for seconds on a refused
+        # Sentinel before it tries the next one.
+        sentinel_options = {k: v for k, v in options.items()
+                            if k.startswith(("socket_", "ssl")) or k == "retry"}
         if parts.scheme.lower().startswith("rediss"):
             options["ssl"] = sentinel_options["ssl"] = True
         manager = Sentinel(sentinels, sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]

@@ -1,13 +1,19 @@
-"""One contract for every store backend: memory, standalone Redis and a 3-master Redis Cluster."""
+"""One contract for every store backend.
+
+Memory, standalone Redis, Redis behind Sentinel, Redis over TLS and a 3-master Redis Cluster.
+Every Redis store is built through ``RedisStore.from_settings`` so its URL handling is real.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -21,7 +27,15 @@ from bff.errors import StoreUnavailable
 from bff.store.base import Store
 from bff.store.memory import MemoryStore
 from bff.store.redis import RedisStore
-from tests.support.redis_server import RedisCluster3, RedisServer, redis_url_or_start
+from tests.support.redis_server import (
+    HOST,
+    RedisCluster3,
+    RedisSentinel,
+    RedisServer,
+    RedisTLSServer,
+    redis_url_or_start,
+)
+from tests.support.tls import write_ca
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -37,6 +51,18 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[RedisCluster3]:
     with RedisCluster3() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def sentinel() -> Iterator[RedisSentinel]:
+    with RedisSentinel() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[RedisTLSServer]:
+    with RedisTLSServer() as running:
         yield running
 
 
@@ -65,13 +91,51 @@ class Backend:
         return found
 
 
-def _settings(url: str, namespace: str, *, cluster: bool = False,
-              timeout: float = 2.0) -> StoreSettings:
+def _settings(url: str, namespace: str, *, cluster: bool = False, timeout: float = 2.0,
+              tls_ca_file: str = "", tls_cert_file: str = "",
+              tls_key_file: str = "") -> StoreSettings:
     return StoreSettings(backend="redis", url=url, namespace=namespace, cluster=cluster,
-                         timeout=timeout)
+                         timeout=timeout, tls_ca_file=tls_ca_file, tls_cert_file=tls_cert_file,
+                         tls_key_file=tls_key_file)
 
 
-@pytest.fixture(params=["memory", "redis", "cluster"])
+REDIS_KINDS = ["redis", "sentinel", "tls", "cluster"]
+
+
+def _connect(kind: str, namespace: str, request: pytest.FixtureRequest) -> tuple[
+        RedisStore, Redis | RedisCluster, list[Redis]]:
+    """A store built from settings, a raw client on the same data, and every raw node."""
+    raw: Redis | RedisCluster
+    if kind == "redis":
+        url: str = request.getfixturevalue("redis_url")
+        store = RedisStore.from_settings(_settings(url, namespace))
+        raw = Redis.from_url(url)
+        return store, raw, [raw]
+    if kind == "sentinel":
+        watched: RedisSentinel = request.getfixturevalue("sentinel")
+        store = RedisStore.from_settings(_settings(watched.url, namespace))
+        raw = Redis(host=HOST, port=watched.master_port)
+        return store, raw, [raw]
+    if kind == "tls":
+        secured: RedisTLSServer = request.getfixturevalue("tls_server")
+        store = RedisStore.from_settings(
+            _settings(secured.url, namespace, tls_ca_file=secured.ca_file))
+        raw = Redis.from_url(secured.url, ssl_ca_certs=secured.ca_file)
+        return store, raw, [raw]
+    running: RedisCluster3 = request.getfixturevalue("cluster")
+    store = RedisStore.from_settings(_settings(running.url, namespace, cluster=True))
+    raw = RedisCluster.from_url(running.url)
+    return store, raw, [Redis(host=HOST, port=p) for p in running.ports]
+
+
+async def _close_raw(raw: Redis | RedisCluster, nodes: list[Redis]) -> None:
+    for node in nodes:
+        if node is not raw:
+            await node.aclose()
+    await raw.aclose()
+
+
+@pytest.fixture(params=["memory", *REDIS_KINDS])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     kind: str = request.param
     if kind == "memory":
@@ -81,17 +145,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         return
     # A namespace per test keeps tests apart on the shared servers and makes SCAN exact.
     namespace = f"t{uuid.uuid4().hex[:12]}"
-    raw: Redis | RedisCluster
-    if kind == "redis":
-        url: str = request.getfixturevalue("redis_url")
-        redis_store = RedisStore.from_settings(_settings(url, namespace))
-        raw = Redis.from_url(url)
-        nodes = [raw]
-    else:
-        running: RedisCluster3 = request.getfixturevalue("cluster")
-        redis_store = RedisStore.from_settings(_settings(running.url, namespace, cluster=True))
-        raw = RedisCluster.from_url(running.url)
-        nodes = [Redis(host="127.0.0.1", port=p) for p in running.ports]
+    redis_store, raw, nodes = _connect(kind, namespace, request)
     current = Backend(kind, redis_store, namespace, raw, nodes)
     try:
         yield current
@@ -100,10 +154,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
             assert await raw.pttl(stored) > 0, "a key without a TTL"
     finally:
         await redis_store.close()
-        for node in nodes:
-            if node is not raw:
-                await node.aclose()
-        await raw.aclose()
+        await _close_raw(raw, nodes)
 
 
 def key(name: str) -> str:
@@ -243,17 +294,11 @@ async def test_namespace_prefixes_keys(backend: Backend) -> None:
     assert await backend.raw.exists(k) == 0
 
 
-@pytest.mark.parametrize("kind", ["redis", "cluster"])
+@pytest.mark.parametrize("kind", REDIS_KINDS)
 async def test_tenant_namespace_and_default_namespace(
         kind: str, request: pytest.FixtureRequest) -> None:
-    if kind == "redis":
-        url: str = request.getfixturevalue("redis_url")
-        raw: Redis | RedisCluster = Redis.from_url(url)
-    else:
-        url = request.getfixturevalue("cluster").url
-        raw = RedisCluster.from_url(url)
-    tenant = RedisStore.from_settings(_settings(url, "tenant1", cluster=kind == "cluster"))
-    default = RedisStore.from_settings(_settings(url, "bff", cluster=kind == "cluster"))
+    tenant, raw, nodes = _connect(kind, "tenant1", request)
+    default, default_raw, default_nodes = _connect(kind, "bff", request)
     try:
         k = key("tenant")
         await tenant.set(k, b"t", 30)
@@ -267,7 +312,8 @@ async def test_tenant_namespace_and_default_namespace(
     finally:
         await tenant.close()
         await default.close()
-        await raw.aclose()
+        await _close_raw(raw, nodes)
+        await _close_raw(default_raw, default_nodes)
 
 
 # -- faults: a dedicated server so the others are not disturbed ------------------------------
@@ -344,6 +390,118 @@ async def test_hung_server_times_out(fault_server: RedisServer,
     finally:
         os.kill(fault_server.pid, signal.SIGCONT)
     assert await fault_store.get(k) == b"v"
+
+
+# -- TLS and Sentinel: what only a real server shows ------------------------------------------
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it was raised from or while handling."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in found:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+async def test_tls_with_another_ca_is_unavailable(tls_server: RedisTLSServer,
+                                                  tmp_path: Path) -> None:
+    other_ca = write_ca(tmp_path, "other-ca")
+    store = RedisStore.from_settings(
+        _settings(tls_server.url, "bff", timeout=FAULT_TIMEOUT, tls_ca_file=str(other_ca.cert)))
+    try:
+        await _assert_unavailable(store, key("wrong-ca"), 2 * FAULT_TIMEOUT)
+        with pytest.raises(StoreUnavailable) as caught:
+            await store.ping()
+        # The certificate check refused the server: no raw ssl error escapes the store.
+        assert any(isinstance(e, ssl.SSLCertVerificationError) for e in _chain(caught.value))
+    finally:
+        await store.close()
+
+
+async def test_plain_redis_url_to_a_tls_port_is_unavailable(
+        tls_server: RedisTLSServer) -> None:
+    store = RedisStore.from_settings(_settings(
+        f"redis://{HOST}:{tls_server.port}/0", "bff", timeout=FAULT_TIMEOUT))
+    try:
+        await _assert_unavailable(store, key("plain-to-tls"), 2 * FAULT_TIMEOUT + 0.25)
+    finally:
+        await store.close()
+
+
+@pytest.fixture(scope="module")
+def tls_client_auth_server() -> Iterator[RedisTLSServer]:
+    with RedisTLSServer(auth_clients=True) as running:
+        yield running
+
+
+async def test_tls_client_certificate(tls_client_auth_server: RedisTLSServer) -> None:
+    server = tls_client_auth_server
+    store = RedisStore.from_settings(_settings(
+        server.url, "bff", tls_ca_file=server.ca_file, tls_cert_file=server.client_cert_file,
+        tls_key_file=server.client_key_file))
+    try:
+        k = key("mtls")
+        await store.set(k, b"v", 30)
+        assert await store.get(k) == b"v"
+        assert await store.incr(key("mtls-ctr"), 30) == 1
+    finally:
+        await store.close()
+
+
+async def test_tls_without_client_certificate_is_unavailable(
+        tls_client_auth_server: RedisTLSServer) -> None:
+    server = tls_client_auth_server
+    store = RedisStore.from_settings(
+        _settings(server.url, "bff", timeout=FAULT_TIMEOUT, tls_ca_file=server.ca_file))
+    try:
+        await _assert_unavailable(store, key("no-client-cert"), 2 * FAULT_TIMEOUT)
+    finally:
+        await store.close()
+
+
+async def test_sentinel_falls_back_to_the_next_sentinel() -> None:
+    with RedisSentinel() as watched:
+        watched.stop_sentinel(0)
+        store = RedisStore.from_settings(_settings(watched.url, "bff", timeout=FAULT_TIMEOUT))
+        try:
+            k = key("fallback")
+            started = time.monotonic()
+            await store.set(k, b"v", 30)
+            # A refused Sentinel is skipped at once, not after seconds of retry backoff.
+            assert time.monotonic() - started < FAULT_TIMEOUT
+            assert await store.get(k) == b"v"
+            raw = Redis(host=HOST, port=watched.master_port)
+            try:
+                assert await raw.get(k) == b"v"
+            finally:
+                await raw.aclose()
+        finally:
+            await store.close()
+
+
+async def test_sentinel_unknown_service_is_unavailable(sentinel: RedisSentinel) -> None:
+    url = sentinel.url.replace("/mymaster?", "/no-such-service?")
+    store = RedisStore.from_settings(_settings(url, "bff", timeout=FAULT_TIMEOUT))
+    try:
+        await _assert_unavailable(store, key("no-service"), 2 * FAULT_TIMEOUT)
+    finally:
+        await store.close()
+
+
+async def test_sentinel_all_down_is_unavailable() -> None:
+    with RedisSentinel(sentinels=1) as watched:
+        store = RedisStore.from_settings(_settings(watched.url, "bff", timeout=FAULT_TIMEOUT))
+        try:
+            k = key("all-down")
+            await store.set(k, b"v", 30)
+            watched.stop_sentinel(0)
+            # Pooled connections to the master still work; new ones need a Sentinel.
+            await _pool(store).disconnect()
+            await _assert_unavailable(store, k, 2 * FAULT_TIMEOUT)
+        finally:
+            await store.close()
 
 
 # -- URL forms that need no server -----------------------------------------------------------
