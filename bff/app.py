@@ -36,6 +36,7 @@ from bff.store.factory import build_store
 from bff.telemetry.access import AccessLog
 from bff.web.backchannel import backchannel_route
 from bff.web.browser import browser_routes
+from bff.web.headers import STATIC_HEADERS, SecurityHeaders
 from bff.web.health import health_endpoints
 from bff.web.security import OriginGuard
 
@@ -120,7 +121,8 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
         Route("/readyz", readyz, methods=["GET"]),  # type: ignore[arg-type]
     ]
     if s.server.static_dir:
-        routes.append(Mount("/", StaticFiles(directory=s.server.static_dir, html=True)))
+        routes.append(Mount("/", SecurityHeaders(
+            StaticFiles(directory=s.server.static_dir, html=True), STATIC_HEADERS)))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500

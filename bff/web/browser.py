@@ -23,7 +23,8 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 def json_response(outcome: Outcome, status: int = 200) -> Response:
     """A JSON response with the outcome's cookies; never cached."""
     response = Response(json.dumps(outcome.body, separators=(",", ":")), status,
-                        media_type="application/json", headers={"Cache-Control": "no-store"})
+                        media_type="application/json",
+                        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
     for cookie in outcome.cookies:
         response.headers.append("set-cookie", cookie.header())
     return response

@@ -229,3 +229,23 @@ def test_health_and_readiness(bff: BFF) -> None:
         ready = http.get("/readyz")
         assert ready.status_code == 200
         assert ready.json()["checks"] == {"authorization_server": "ok", "store": "ok"}
+
+
+@pytest.mark.spec("RFC 9700 §4.2.4 (code leakage via Referer)")
+def test_spa_pages_carry_security_headers(stack: Stack, workdir: Path,
+                                          client_jwk: dict[str, Any],
+                                          cookie_jwks: list[dict[str, Any]]) -> None:
+    """The redirect-URI page is served with no-referrer, a strict CSP and no framing."""
+    spa = Path(__file__).resolve().parents[3] / "spa-example"
+    config = bff_config(workdir, stack.issuer, client_jwk, cookie_jwks,
+                        server={"static_dir": str(spa)})
+    with running_bff(config) as bff, httpx.Client(base_url=bff.url) as http:
+        page = http.get("/?code=abc&state=def&iss=x")
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        assert page.headers["referrer-policy"] == "no-referrer"
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert page.headers["x-frame-options"] == "DENY"
+        api = http.get("/bff/session")
+        assert api.headers["x-content-type-options"] == "nosniff"
+        assert api.headers["cache-control"] == "no-store"
