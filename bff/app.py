@@ -37,7 +37,7 @@ from bff.telemetry.access import AccessLog
 from bff.web.backchannel import backchannel_route
 from bff.web.browser import browser_routes
 from bff.web.headers import STATIC_HEADERS, SecurityHeaders
-from bff.web.health import health_endpoints
+from bff.web.health import health_endpoints, metrics_endpoint
 from bff.web.security import OriginGuard
 
 log = logging.getLogger("bff.app")
@@ -120,6 +120,8 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
         Route("/healthz", healthz, methods=["GET"]),  # type: ignore[arg-type]
         Route("/readyz", readyz, methods=["GET"]),  # type: ignore[arg-type]
     ]
+    if s.server.metrics:
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     if s.server.static_dir:
         routes.append(Mount("/", SecurityHeaders(
             StaticFiles(directory=s.server.static_dir, html=True), STATIC_HEADERS)))
@@ -152,4 +154,5 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
     guarded = OriginGuard(proxied, own_origin=origin_of(s.server.public_url),
                        cors_origins=s.cors.allowed_origins,
                        exempt_paths=(f"{prefix}/backchannel-logout",), max_age=s.cors.max_age)
-    return AccessLog(guarded) if s.server.access_log else guarded
+    return AccessLog(guarded, bff_prefix=prefix, route_prefixes=[r.prefix for r in s.routes],
+                     log_lines=s.server.access_log)

@@ -20,6 +20,7 @@ class ServerSettings:
     static_dir: str = ""
     log_level: str = "info"
     access_log: bool = True
+    metrics: bool = True
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from bff.oauth.clock import Clock
 from bff.sessions.model import Session
 from bff.store import keys
 from bff.store.base import Store
+from bff.telemetry.metrics import METRICS
 
 log = logging.getLogger("bff.backchannel")
 
@@ -89,3 +90,4 @@ class BackchannelLogout:
         await self._revocations.end(sid, sub)
         log.info("back-channel logout", extra={"event": "backchannel_logout",
                                                "has_sid": sid is not None})
+        METRICS.events.inc(event="backchannel_logout")

@@ -38,6 +38,7 @@ from bff.sessions.cookies import CookieNames, SetCookie
 from bff.sessions.model import AccessToken, LoginTransaction, Session
 from bff.sessions.stores import SessionStore
 from bff.sessions.transactions import LoginTransactions
+from bff.telemetry.metrics import METRICS
 
 log = logging.getLogger("bff.handler")
 
@@ -192,6 +193,7 @@ class BrowserHandler:
             id_token=tokens.id_token if self.settings.oauth.id_token_hint_in_logout else None)
         saved = await self.sessions.save(session, cookies, self._ttl(session))
         log.info("login completed", extra={"event": "login", "sub": session.sub})
+        METRICS.events.inc(event="login")
         return Outcome({"isLoggedIn": True, "handled": True, "returnTo": txn.return_to,
                         "csrfToken": session.csrf_token}, cleared + saved)
 
@@ -280,6 +282,7 @@ class BrowserHandler:
         updated = dict(session.tokens)
         updated[resource] = AccessToken(tokens.access_token, tokens.expires_at)
         log.info("tokens refreshed", extra={"event": "refresh", "sub": session.sub})
+        METRICS.events.inc(event="refresh")
         return session.with_changes(tokens=updated, generation=session.generation + 1,
                                     refresh_token=tokens.refresh_token or session.refresh_token)
 
@@ -303,4 +306,5 @@ class BrowserHandler:
         cleared = await self.sessions.delete(s, cookies)
         url = await self.client.logout_url(s.id_token)
         log.info("logout", extra={"event": "logout", "sub": s.sub})
+        METRICS.events.inc(event="logout")
         return Outcome({"logoutUrl": url}, cleared)

@@ -1,11 +1,15 @@
-"""One JSON access-log line per request: method, path (never the query), status, duration."""
+"""Per request: one JSON access-log line (method, path without the query, status, duration) and
+the request metrics by area (``bff``, ``proxy``, ``ops``, ``static``: never by raw path)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bff.telemetry.metrics import METRICS
 
 log = logging.getLogger("bff.access")
 
@@ -13,8 +17,21 @@ log = logging.getLogger("bff.access")
 class AccessLog:
     """Raw ASGI middleware; the query string is left out because it can carry codes."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, bff_prefix: str = "/bff",
+                 route_prefixes: Sequence[str] = (), log_lines: bool = True) -> None:
         self.app = app
+        self.bff_prefix = bff_prefix + "/"
+        self.routes = tuple(route_prefixes)
+        self.log_lines = log_lines
+
+    def area(self, path: str) -> str:
+        if path.startswith(self.bff_prefix):
+            return "bff"
+        if any(path == r or path.startswith(r + "/") for r in self.routes):
+            return "proxy"
+        if path in ("/healthz", "/readyz", "/metrics"):
+            return "ops"
+        return "static"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -32,8 +49,13 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            client = scope.get("client")
-            log.info("request", extra={
-                "method": scope["method"], "path": scope["path"], "status": status,
-                "duration_ms": round((time.perf_counter() - start) * 1000, 2),
-                "client": client[0] if client else None})
+            elapsed = time.perf_counter() - start
+            area = self.area(scope["path"])
+            METRICS.requests.inc(area=area, status=str(status))
+            METRICS.duration.observe(elapsed, area=area)
+            if self.log_lines:
+                client = scope.get("client")
+                log.info("request", extra={
+                    "method": scope["method"], "path": scope["path"], "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "client": client[0] if client else None})

@@ -6,6 +6,7 @@ import json
 import logging
 
 from bff import errors as e
+from bff.telemetry.metrics import METRICS
 
 log = logging.getLogger("bff.web")
 
@@ -46,6 +47,8 @@ def error_body(exc: BaseException) -> tuple[int, bytes]:
 def log_error(exc: BaseException, path: str) -> None:
     """Log the internal detail of an error, never a secret."""
     status = status_for(exc)
+    METRICS.errors.inc(code=exc.code if isinstance(exc, e.BFFError) and status != 500
+                       else "server_error")
     if status == 500:
         log.error("unhandled error", exc_info=exc, extra={"path": path})
     else:

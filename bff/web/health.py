@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from bff.errors import BFFError
 from bff.oauth.discovery import Discovery
 from bff.store.base import Store
+from bff.telemetry.metrics import METRICS
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """``/metrics`` in the Prometheus text format (counts only; no user or token data)."""
+    return PlainTextResponse(METRICS.render(), media_type="text/plain; version=0.0.4",
+                             headers={"Cache-Control": "no-store"})
 
 
 def health_endpoints(discovery: Discovery, store: Store) -> tuple[

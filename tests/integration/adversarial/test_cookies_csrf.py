@@ -249,3 +249,16 @@ def test_spa_pages_carry_security_headers(stack: Stack, workdir: Path,
         api = http.get("/bff/session")
         assert api.headers["x-content-type-options"] == "nosniff"
         assert api.headers["cache-control"] == "no-store"
+
+
+def test_metrics_count_requests_errors_and_logins(
+        bff: BFF, signed_in: tuple[httpx.Client, Jar, str]) -> None:
+    """``/metrics`` counts by area, error code and event; it never carries user data."""
+    http, jar, _ = signed_in
+    call(http, jar, "POST", "/bff/refresh")  # 403 csrf_failed
+    text = http.get("/metrics").text
+    assert 'bff_events_total{event="login"}' in text
+    assert 'bff_errors_total{code="csrf_failed"}' in text
+    assert 'bff_http_requests_total{area="bff",status="200"}' in text
+    assert "bff_http_request_duration_seconds_bucket" in text
+    assert "alice" not in text and jar.cookies["__Host-bff-session"] not in text
