@@ -6,6 +6,7 @@ with a fresh client assertion (the AS spends a ``jti`` even on failure) and a fr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import urlencode
 import httpx
 
 from bff.crypto.keys import FAPI_ALGORITHMS
+from bff.crypto.seal import b64url_decode
 from bff.errors import (
     AuthorizationServerError,
     DPoPBindingMissing,
@@ -155,7 +157,9 @@ class FapiClient:
     async def _token(self, form: Mapping[str, str | list[str]], dpop_key: DPoPKey) -> TokenSet:
         meta = await self.discovery.metadata()
         response = await self._post(meta.token_endpoint, form, "token", dpop_key)
-        return process_token_response(response, now=self.clock())
+        tokens = process_token_response(response, now=self.clock())
+        check_dpop_binding(jwt_claims_unverified(tokens.access_token), dpop_key)
+        return tokens
 
     async def validate_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
         """Validate an ID token from the token endpoint (OIDC Core §3.1.3.7)."""
@@ -239,6 +243,21 @@ class FapiClient:
             params["id_token_hint"] = id_token_hint
         sep = "&" if "?" in meta.end_session_endpoint else "?"
         return meta.end_session_endpoint + sep + urlencode(params)
+
+
+def jwt_claims_unverified(token: str) -> dict[str, Any] | None:
+    """The payload of a JWT-shaped token, unverified, or None for an opaque token.
+
+    Only used to catch an AS binding the token to another key; the API verifies the token.
+    """
+    parts = token.split(".")
+    if len(parts) != 3 or not token.startswith("eyJ"):
+        return None
+    try:
+        claims = json.loads(b64url_decode(parts[1]))
+    except ValueError:
+        return None
+    return claims if isinstance(claims, dict) else None
 
 
 def check_dpop_binding(access_token_claims: Mapping[str, Any] | None, dpop_key: DPoPKey) -> None:

@@ -11,8 +11,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
-from typing import Any
 
 import aiohttp
 from starlette.types import Receive, Scope, Send
@@ -232,11 +230,3 @@ class ProxyRoute:
             await send({"type": "http.response.body", "body": b""})
         finally:
             response.release()
-
-
-def cookie_header_value(cookies: dict[str, Any]) -> str:
-    """Rebuild a Cookie header (used by tests and tools)."""
-    jar: SimpleCookie = SimpleCookie()
-    for name, value in cookies.items():
-        jar[name] = value
-    return "; ".join(f"{k}={v.value}" for k, v in jar.items())

@@ -281,3 +281,17 @@ def test_jarm_response_checks(jarm_bff: BFF, hostile: HostileAS, captured_logs: 
     else:
         assert_refused(r, status, code, captured_logs)
         assert hostile.count("/token") == 0
+
+
+@pytest.mark.spec("RFC 9449 §6.1")
+def test_access_token_bound_to_another_key(bff: BFF, hostile: HostileAS,
+                                           captured_logs: LogCapture) -> None:
+    """RFC 9449 §6.1: a JWT access token whose cnf.jkt is not the session key is refused."""
+    foreign = hostile.sign({"iss": hostile.url, "aud": "api", "cnf": {"jkt": "someone-else"},
+                            "exp": int(time.time()) + 300})
+    hostile.token_response = lambda body: {**body, "access_token": foreign}
+    jar = Jar()
+    with bff.client() as http:
+        par = begin(http, jar, hostile)
+        r = finish(http, jar, code="c1", state=par["state"], iss=hostile.url)
+    assert_refused(r, 502, "dpop_binding_missing", captured_logs, foreign)
