@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bff.crypto.keys import thumbprint
@@ -22,15 +23,29 @@ def jwt_claims(token: str) -> dict[str, Any]:
     return dict(json.loads(b64url_decode(token.split(".")[1])))
 
 
+@pytest.fixture
+def token_responses() -> list[dict[str, Any]]:
+    return []
+
+
 @pytest.fixture(params=["cookie", "server"])
 def bff(request: pytest.FixtureRequest, stack: Stack, workdir: Path,
-        client_jwk: dict[str, Any], cookie_jwks: list[dict[str, Any]]) -> Any:
+        client_jwk: dict[str, Any], cookie_jwks: list[dict[str, Any]],
+        token_responses: list[dict[str, Any]]) -> Any:
     config = bff_config(workdir, stack.issuer, client_jwk, cookie_jwks,
                         routes=[{"prefix": "/api", "upstream": stack.api_url,
                                  "resource": stack.audience}],
                         oauth={"resources": [stack.audience]},
                         session={"store": request.param})
-    with running_bff(config) as running:
+
+    async def record(response: httpx.Response) -> None:
+        # what the AS's token endpoint answered, as the BFF received it over the wire
+        if response.request.url.path == "/token" and response.status_code == 200:
+            await response.aread()
+            token_responses.append(response.json())
+
+    http = httpx.AsyncClient(timeout=10, event_hooks={"response": [record]})
+    with running_bff(config, http=http) as running:
         yield running
 
 
@@ -39,7 +54,8 @@ def session_of(bff: BFF, jar: Jar) -> Any:
 
 
 def test_full_login_refresh_logout(bff: BFF, stack: Stack, as_browser: ASBrowser,
-                                   captured_logs: LogCapture) -> None:
+                                   captured_logs: LogCapture,
+                                   token_responses: list[dict[str, Any]]) -> None:
     """Login → session → userinfo → refresh (rotation) → logout (revocation), all real."""
     jar = Jar()
     before = stack.stats()
@@ -78,6 +94,8 @@ def test_full_login_refresh_logout(bff: BFF, stack: Stack, as_browser: ASBrowser
         claims = jwt_claims(api_token)
         assert claims["cnf"]["jkt"] == dpop_jkt
         assert claims["aud"] == stack.audience
+        assert token_responses and all(t["token_type"] == "DPoP" for t in token_responses)
+        assert any(t["access_token"] == api_token for t in token_responses)
 
         old_refresh = session.refresh_token
         refreshed = call(http, jar, "POST", "/bff/refresh", csrf=csrf)
