@@ -182,7 +182,28 @@ class _Process:
         return self.process.pid
 
 
-class RedisServer:
+class _Launcher:
+    """start() on enter; stop() and remove the temp directory on exit."""
+
+    _tmp: tempfile.TemporaryDirectory[str]
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+        self._tmp.cleanup()
+
+
+class RedisServer(_Launcher):
     """A standalone redis-server on a free loopback port; ``stop``/``start`` keep the port."""
 
     def __init__(self) -> None:
@@ -207,17 +228,9 @@ class RedisServer:
         """Stop the server; clients see connection refused until ``start``."""
         self._process.stop()
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-        self._tmp.cleanup()
 
 
-class RedisTLSServer:
+class RedisTLSServer(_Launcher):
     """A standalone redis-server that only speaks TLS, with a throwaway CA.
 
     ``auth_clients`` makes the server demand a client certificate signed by that CA.
@@ -266,17 +279,9 @@ class RedisTLSServer:
     def stop(self) -> None:
         self._process.stop()
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-        self._tmp.cleanup()
 
 
-class RedisSentinel:
+class RedisSentinel(_Launcher):
     """One master (no replicas) watched by ``sentinels`` Sentinels with a quorum of 1.
 
     ``url`` lists every Sentinel, so clients go through Sentinel discovery for real.
@@ -351,17 +356,9 @@ class RedisSentinel:
             sentinel.stop()
         self._master.stop()
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-        self._tmp.cleanup()
 
 
-class RedisCluster3:
+class RedisCluster3(_Launcher):
     """Three cluster-enabled masters with all slots assigned, no replicas."""
 
     def __init__(self) -> None:
@@ -411,14 +408,6 @@ class RedisCluster3:
         for node in self._nodes:
             node.stop()
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-        self._tmp.cleanup()
 
 
 @contextmanager

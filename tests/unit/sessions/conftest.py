@@ -9,6 +9,7 @@ import pytest
 
 from bff.crypto.seal import Sealer, SealKey
 from bff.oauth.clock import FrozenClock
+from bff.sessions.cookies import SetCookie
 from bff.sessions.model import AccessToken, Session
 from bff.store.memory import MemoryStore
 
@@ -43,3 +44,14 @@ def make_session(clock: FrozenClock, padding: int = 0) -> Session:
                    csrf_token=secrets.token_urlsafe(32), created_at=clock(), last_seen=clock(),
                    refresh_token="rt-secret",
                    tokens={"": AccessToken("at-secret", clock() + 300)})
+
+
+def browser_jar(cookies: list[SetCookie], before: dict[str, str] | None = None) -> dict[str, str]:
+    """What the browser holds after applying ``cookies`` (Max-Age=0 deletes)."""
+    out = dict(before or {})
+    for c in cookies:
+        if c.max_age == 0:
+            out.pop(c.name, None)
+        else:
+            out[c.name] = c.value
+    return out

@@ -17,21 +17,11 @@ from bff.sessions.cookies import (
     split_value,
 )
 from bff.sessions.stores import CookieSessionStore
+from tests.unit.sessions.conftest import browser_jar as jar
 from tests.unit.sessions.conftest import make_session
 
 NAMES = CookieNames()
 SESSION = "__Host-bff-session"
-
-
-def jar(cookies: list[SetCookie], before: dict[str, str] | None = None) -> dict[str, str]:
-    """What the browser holds after applying ``cookies``."""
-    out = dict(before or {})
-    for c in cookies:
-        if c.max_age == 0:
-            out.pop(c.name, None)
-        else:
-            out[c.name] = c.value
-    return out
 
 
 @pytest.fixture

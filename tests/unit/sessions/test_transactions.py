@@ -13,7 +13,7 @@ from bff.sessions.cookies import CookieNames, SetCookie
 from bff.sessions.model import LoginTransaction
 from bff.sessions.transactions import LoginTransactions
 from bff.store import keys
-from tests.unit.sessions.conftest import RecordingStore
+from tests.unit.sessions.conftest import RecordingStore, browser_jar
 
 NAMES = CookieNames()
 LIFETIME = 600
@@ -28,13 +28,7 @@ def txn(clock: FrozenClock) -> LoginTransaction:
 
 
 def apply(jar: dict[str, str], cookies: list[SetCookie]) -> dict[str, str]:
-    out = dict(jar)
-    for c in cookies:
-        if c.max_age == 0:
-            out.pop(c.name, None)
-        else:
-            out[c.name] = c.value
-    return out
+    return browser_jar(cookies, jar)
 
 
 @pytest.fixture
