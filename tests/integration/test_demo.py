@@ -1,0 +1,93 @@
+"""``bff demo``, the README's first command: it starts everything, works, and stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bff.devstack import free_port
+from tests.support.as_login import ASBrowser
+from tests.support.cookies import Jar
+from tests.support.flows import call, login
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+def demo(port: int, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "bff.cli", "demo", "--port", str(port)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, **(env or {})})
+
+
+def test_demo_starts_serves_and_stops() -> None:
+    """The demo prints the URL; a user signs in and reads accounts; SIGINT stops every part."""
+    port = free_port()
+    process = demo(port)
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            lines.append(line)
+            if "Press Ctrl-C" in line or not line:
+                break
+        text = "".join(lines)
+        assert f"http://localhost:{port}/" in text, text
+        assert "alice" in text
+        issuer = re.search(r"Authorization server: (\S+)", text)
+        assert issuer
+        base = f"http://localhost:{port}"
+        with httpx.Client(base_url=base, headers={"Origin": base}, timeout=30) as http, \
+                ASBrowser() as browser:
+            page = http.get("/")
+            assert page.status_code == 200 and "app.js" in page.text
+            jar = Jar()
+            login(http, jar, browser, redirect_uri=f"{base}/")
+            accounts = call(http, jar, "GET", "/api/accounts")
+            assert accounts.status_code == 200, accounts.text
+            assert accounts.json()["accounts"][0]["id"] == "acc-1"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(20) == 0
+        time.sleep(0.5)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{issuer.group(1)}/.well-known/openid-configuration", timeout=2)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{base}/healthz", timeout=2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+
+def test_demo_port_in_use_is_a_clear_message() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = demo(port)
+        out, _ = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert f"port {port} is in use" in out
+    assert "Traceback" not in out
+
+
+def test_demo_without_node_is_a_clear_message(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    process = demo(free_port(), env={"PATH": str(tmp_path / "bin")})
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert "Node.js is required" in out
+    assert "Traceback" not in out
