@@ -171,3 +171,16 @@ def test_login_with_jar_and_jarm(stack: Stack, workdir: Path, client_jwk: dict[s
             plain = callback.split("?")[0] + "?code=x&state=y&iss=" + stack.issuer
             downgrade = call(http, Jar(), "POST", "/bff/login/end", json={"pageUrl": plain})
             assert (downgrade.status_code, downgrade.json()["error"]) == (400, "invalid_request")
+
+
+@pytest.mark.spec("OWASP session fixation")
+def test_every_login_gets_a_new_session_and_csrf_token(bff: BFF, as_browser: ASBrowser) -> None:
+    """Signing in again over an existing session replaces its id and CSRF token."""
+    jar = Jar()
+    with bff.client() as http:
+        first = login(http, jar, as_browser)
+        before = session_of(bff, jar)
+        second = login(http, jar, as_browser)
+        after = session_of(bff, jar)
+    assert second["csrfToken"] != first["csrfToken"]
+    assert after.session_id != before.session_id
