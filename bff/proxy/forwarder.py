@@ -32,6 +32,7 @@ from bff.web.security import SAFE_METHODS, header, send_error
 log = logging.getLogger("bff.proxy")
 
 REPLAYABLE_BODY = 1024 * 1024
+SMALL_BODY = 64 * 1024
 _sessions: dict[int, aiohttp.ClientSession] = {}
 
 
@@ -218,7 +219,15 @@ class ProxyRoute:
                 "Transfer-Encoding"):
             headers.append((b"content-length", response.headers["Content-Length"].encode()))
         headers += [(b"set-cookie", c.header().encode("latin-1")) for c in active.cookies]
+        length = response.content_length
         try:
+            if length is not None and length <= SMALL_BODY:
+                # the common JSON answer: one body message instead of a streaming loop
+                body = await response.read()
+                await send({"type": "http.response.start", "status": response.status,
+                            "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
             await send({"type": "http.response.start", "status": response.status,
                         "headers": headers})
             try:
