@@ -7,7 +7,6 @@ session load checks it; server-side sessions of the ``sid`` are also deleted at 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import Mapping
@@ -51,7 +50,7 @@ class SessionRevocations:
         if session.as_sid:
             names.append(keys.ended_sid(session.as_sid))
         try:
-            found = await asyncio.gather(*(self._store.get(n) for n in names))
+            found = await self._store.get_many(names)
         except StoreUnavailable:
             if not self._fail_open:
                 raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -10,6 +11,9 @@ class Store(Protocol):
 
     async def get(self, key: str) -> bytes | None:
         """The value, or None when absent or expired."""
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The values of several keys in one round trip (None where absent)."""
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         """Store a value that expires after ``ttl`` seconds."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 class MemoryStore:
@@ -39,6 +39,9 @@ class MemoryStore:
 
     async def get(self, key: str) -> bytes | None:
         return self._live(key)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [self._live(k) for k in keys]
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         self._put(key, value, ttl)

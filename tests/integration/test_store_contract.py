@@ -172,6 +172,17 @@ async def test_set_get_roundtrip_binary(backend: Backend) -> None:
     assert await backend.store.get(k) == value
 
 
+async def test_get_many_across_slots(backend: Backend) -> None:
+    """One call for several keys, in order, None where absent (cluster: keys on many slots)."""
+    names = [key(f"many-{i}") for i in range(20)]
+    for i, k in enumerate(names[::2]):
+        await backend.store.set(k, f"v{i}".encode(), 30)
+    values = await backend.store.get_many(names)
+    assert values[::2] == [f"v{i}".encode() for i in range(10)]
+    assert values[1::2] == [None] * 10
+    assert await backend.store.get_many([]) == []
+
+
 async def test_set_overwrites(backend: Backend) -> None:
     k = key("over")
     await backend.store.set(k, b"one", 30)
