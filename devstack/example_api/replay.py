@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable
-from typing import Final
-
-_PURGE_EVERY: Final = 1024
 
 
 class ReplayError(ValueError):
@@ -22,8 +20,9 @@ class ReplayCache:
         """Bound the cache so a flood of proofs cannot exhaust memory."""
         self._clock = clock
         self._expiry: dict[str, float] = {}
+        # expiry order, so forgetting old entries costs O(log n) per proof, never a full scan
+        self._order: list[tuple[float, str]] = []
         self._max_entries = max_entries
-        self._inserts = 0
 
     def __len__(self) -> int:
         """Count the remembered identifiers."""
@@ -35,13 +34,16 @@ class ReplayCache:
         previous = self._expiry.get(jti)
         if previous is not None and previous > now:
             raise ReplayError("jti already used")
-        self._inserts += 1
-        if self._inserts % _PURGE_EVERY == 0 or len(self._expiry) >= self._max_entries:
-            self._purge(now)
+        self._purge(now)
         if len(self._expiry) >= self._max_entries:
             # Refusing is safer than forgetting: a forgotten jti could be replayed.
             raise ReplayError("replay cache full")
         self._expiry[jti] = expires_at
+        heapq.heappush(self._order, (expires_at, jti))
 
     def _purge(self, now: float) -> None:
-        self._expiry = {jti: exp for jti, exp in self._expiry.items() if exp > now}
+        order = self._order
+        while order and order[0][0] <= now:
+            exp, jti = heapq.heappop(order)
+            if self._expiry.get(jti) == exp:
+                del self._expiry[jti]
