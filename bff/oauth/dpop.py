@@ -40,6 +40,7 @@ class DPoPKey:
         self.public_jwk = jwk
         self.jkt = thumbprint(jwk)
         self._header = encode_segment({"typ": "dpop+jwt", "alg": self._signer.alg, "jwk": jwk})
+        self._ath: tuple[str, str] = ("", "")
 
     @classmethod
     def generate(cls, alg: str = "ES256", clock: Clock = system_clock) -> DPoPKey:
@@ -60,7 +61,10 @@ class DPoPKey:
         claims: dict[str, Any] = {"htm": htm, "htu": htu_of(url), "iat": int(self._clock()),
                                   "jti": secrets.token_urlsafe(16)}
         if access_token is not None:
-            claims["ath"] = access_token_hash(access_token)
+            # the same token signs many proofs in a row: hash it once
+            if self._ath[0] != access_token:
+                self._ath = (access_token, access_token_hash(access_token))
+            claims["ath"] = self._ath[1]
         if nonce:
             claims["nonce"] = nonce
         return self._signer.sign_with_encoded_header(self._header, claims)
@@ -71,11 +75,18 @@ class NonceCache:
 
     def __init__(self) -> None:
         self._nonces: dict[str, str] = {}
+        self._origins: dict[str, str] = {}
 
-    @staticmethod
-    def origin(url: str) -> str:
-        parts = urlsplit(url)
-        return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+    def origin(self, url: str) -> str:
+        """``scheme://host[:port]`` of ``url``, memoised by the part before the path."""
+        head = url[:url.find("/", url.find("//") + 2)] if url.count("/") >= 3 else url
+        origin = self._origins.get(head)
+        if origin is None:
+            parts = urlsplit(url)
+            origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+            if len(self._origins) < 1024:
+                self._origins[head] = origin
+        return origin
 
     def get(self, url: str) -> str | None:
         return self._nonces.get(self.origin(url))

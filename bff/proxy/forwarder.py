@@ -38,15 +38,15 @@ _sessions: dict[int, aiohttp.ClientSession] = {}
 
 def client_session() -> aiohttp.ClientSession:
     """One pooled aiohttp session per event loop."""
-    loop = asyncio.get_running_loop()
-    session = _sessions.get(id(loop))
+    loop_id = id(asyncio.get_running_loop())
+    session = _sessions.get(loop_id)
     if session is None or session.closed:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30,
                                          enable_cleanup_closed=True)
         session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                         skip_auto_headers=("User-Agent", "Accept-Encoding"),
                                         cookie_jar=aiohttp.DummyCookieJar())
-        _sessions[id(loop)] = session
+        _sessions[loop_id] = session
     return session
 
 

@@ -22,12 +22,14 @@ class AccessLog:
         self.app = app
         self.bff_prefix = bff_prefix + "/"
         self.routes = tuple(route_prefixes)
+        self.route_dirs = tuple(r + "/" for r in route_prefixes)
         self.log_lines = log_lines
 
     def area(self, path: str) -> str:
         if path.startswith(self.bff_prefix):
             return "bff"
-        if any(path == r or path.startswith(r + "/") for r in self.routes):
+        if path.startswith(self.routes) and (path in self.routes or path.startswith(
+                self.route_dirs)):
             return "proxy"
         if path in ("/healthz", "/readyz", "/metrics"):
             return "ops"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
+from itertools import accumulate
 
 LabelKey = tuple[tuple[str, str], ...]
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -38,22 +40,21 @@ class Histogram:
     def observe(self, seconds: float, **labels: str) -> None:
         key = tuple(sorted(labels.items()))
         counts = self.counts.setdefault(key, [0] * (len(BUCKETS) + 1))
-        for i, bound in enumerate(BUCKETS):
-            if seconds <= bound:
-                counts[i] += 1
-        counts[-1] += 1
+        # one bucket per observation; render() makes them cumulative
+        counts[bisect_left(BUCKETS, seconds)] += 1
         self.sums[key] += seconds
 
     def render(self) -> list[str]:
         out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
         for key, counts in sorted(self.counts.items()):
-            for bound, count in zip(BUCKETS, counts, strict=False):
+            cumulative = list(accumulate(counts))
+            for bound, count in zip(BUCKETS, cumulative, strict=False):
                 le = 'le="' + format(bound, "g") + '"'
                 out.append(f"{self.name}_bucket{_labels(key, le)} {count}")
             inf = 'le="+Inf"'
-            out.append(f"{self.name}_bucket{_labels(key, inf)} {counts[-1]}")
+            out.append(f"{self.name}_bucket{_labels(key, inf)} {cumulative[-1]}")
             out.append(f"{self.name}_sum{_labels(key)} {self.sums[key]:.6f}")
-            out.append(f"{self.name}_count{_labels(key)} {counts[-1]}")
+            out.append(f"{self.name}_count{_labels(key)} {cumulative[-1]}")
         return out
 
 

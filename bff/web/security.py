@@ -19,12 +19,15 @@ ALLOW_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE"
 
 
 def header(scope: Scope, name: bytes) -> str | None:
-    """One request header (the last one when repeated), decoded as latin-1."""
-    found = None
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            found = value.decode("latin-1")
-    return found
+    """One request header (the last one when repeated), decoded as latin-1.
+
+    The headers are indexed once per request: a proxied call asks for six of them.
+    """
+    index: dict[bytes, bytes] | None = scope.get("bff.headers")
+    if index is None:
+        index = scope["bff.headers"] = dict(scope.get("headers", ()))
+    value = index.get(name)
+    return None if value is None else value.decode("latin-1")
 
 
 async def send_error(send: Send, exc: BaseException, path: str,

@@ -166,3 +166,20 @@ def test_nonce_cache_ignores_absent_or_oversized(nonce: str | None) -> None:
     cache.remember("https://as.example/", "kept")
     cache.remember("https://as.example/", nonce)
     assert cache.get("https://as.example/") == "kept"
+
+
+def test_nonce_cache_origin_is_case_insensitive_and_pathless() -> None:
+    cache = NonceCache()
+    cache.remember("HTTP://Api.Example:8443/a/b?q=1", "n1")
+    assert cache.get("http://api.example:8443/other") == "n1"
+    assert cache.get("http://api.example:8444/a") is None
+    assert cache.get("http://api.example:8443") == "n1"
+
+
+def test_ath_follows_the_token(clock: FrozenClock) -> None:
+    """RFC 9449 §4.2: each proof's ath is the hash of the token it accompanies."""
+    key = DPoPKey.generate("ES256", clock)
+    for token in ("t1", "t2", "t1"):
+        claims = json.loads(b64url_decode(key.proof("GET", "https://a/x",
+                                                    access_token=token).split(".")[1]))
+        assert claims["ath"] == access_token_hash(token)
