@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -14,7 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bff.crypto.keys import seal_key_from_jwk
+from bff.crypto.seal import Sealer
 from bff.devstack import free_port
+from bff.sessions.model import Session
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar
 from tests.support.flows import call, login
@@ -57,6 +61,22 @@ def test_demo_starts_serves_and_stops() -> None:
             accounts = call(http, jar, "GET", "/api/accounts")
             assert accounts.status_code == 200, accounts.text
             assert accounts.json()["accounts"][0]["id"] == "acc-1"
+            # the real process's JSON logs (access log included) hold no secret of this session
+            key = json.loads((REPO / ".demo" / "cookie.jwk").read_text())
+            sealed = jar.cookies["__Host-bff-session"]
+            session = Session.from_bytes(Sealer([seal_key_from_jwk(key)]).open(
+                sealed, "__Host-bff-session"))
+            log_file = REPO / ".demo" / "bff.log"
+            deadline = time.monotonic() + 5
+            while '"path":"/api/accounts"' not in log_file.read_text():
+                # the access-log line is written just after the response goes out
+                assert time.monotonic() < deadline, "the access log recorded the call"
+                time.sleep(0.05)
+            logs = log_file.read_text()
+            secrets = [sealed, session.csrf_token, session.refresh_token,
+                       *[t.token for t in session.tokens.values()], session.dpop_jwk["d"]]
+            for secret in secrets:
+                assert secret and secret not in logs
         process.send_signal(signal.SIGINT)
         assert process.wait(20) == 0
         time.sleep(0.5)
