@@ -193,6 +193,11 @@ def _check(s: Settings) -> list[Problem]:
         p.append(Problem("server.static_dir", "is not a directory"))
     if s.server.log_level not in ("debug", "info", "warning", "error"):
         p.append(Problem("server.log_level", "must be debug, info, warning or error"))
+    if s.insecure.plain_http_cookies and s.server.public_url:
+        host = urlsplit(s.server.public_url).hostname or ""
+        if not is_loopback_host(host):
+            p.append(Problem("insecure.plain_http_cookies",
+                             "is allowed only when server.public_url is a loopback address"))
     url(s.oauth.issuer, "oauth.issuer")
     if not s.oauth.client_id:
         p.append(Problem("oauth.client_id", "is required"))

@@ -13,6 +13,7 @@ from bff.config.loader import LoadedConfig, load_settings, load_settings_from_ma
 from bff.crypto.keys import generate_seal_jwk, generate_signing_jwk, public_jwk
 from bff.crypto.seal import b64url_decode
 from bff.errors import ConfigError, Problem
+from tests.conftest import make_config
 
 ConfigFactory = Callable[..., LoadedConfig]
 
@@ -361,3 +362,14 @@ def test_cookie_key_sets_and_duplicate_kids(tmp_path: Path, client_jwk: dict[str
 
 def test_problem_str() -> None:
     assert str(Problem("oauth.issuer", "is required")) == "oauth.issuer: is required"
+
+
+def test_plain_http_cookies_only_on_loopback(tmp_path: Path, client_jwk: dict[str, Any],
+                                             cookie_jwk: dict[str, Any]) -> None:
+    """DESIGN §3: dropping __Host- and Secure is a loopback-only development setting."""
+    with pytest.raises(ConfigError) as info:
+        make_config(tmp_path, client_jwk, cookie_jwk,
+                    server={"public_url": "https://app.example"},
+                    insecure={"plain_http_cookies": True})
+    assert "insecure.plain_http_cookies" in [p.key for p in info.value.problems]
+    make_config(tmp_path, client_jwk, cookie_jwk, insecure={"plain_http_cookies": True})
