@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 from bff.config.model import Settings
 from bff.errors import (
     AuthorizationServerError,
+    BFFError,
     CSRFFailed,
     IDTokenInvalid,
     InvalidRequest,
@@ -191,11 +192,26 @@ class BrowserHandler:
             tokens={DEFAULT_RESOURCE: AccessToken(tokens.access_token, tokens.expires_at)},
             as_sid=claims.get("sid") if isinstance(claims.get("sid"), str) else None,
             id_token=tokens.id_token if self.settings.oauth.id_token_hint_in_logout else None)
+        await self._end_replaced_session(cookies)
         saved = await self.sessions.save(session, cookies, self._ttl(session))
         log.info("login completed", extra={"event": "login", "sub": session.sub})
         METRICS.events.inc(event="login")
         return Outcome({"isLoggedIn": True, "handled": True, "returnTo": txn.return_to,
                         "csrfToken": session.csrf_token}, cleared + saved)
+
+    async def _end_replaced_session(self, cookies: Mapping[str, str]) -> None:
+        """A new login replaces an existing session: drop the old one from the store.
+
+        Its refresh token is not revoked: the AS may have issued both logins from one grant
+        (same browser, same AS session), and revoking one refresh token revokes the grant.
+        """
+        try:
+            old = await self.sessions.load(cookies)
+            if old is not None:
+                await self.sessions.delete(old, cookies)
+        except BFFError as exc:
+            # best effort: the new login must not fail because the old session is unreadable
+            log.warning("replaced session not removed", extra={"code": exc.code})
 
     async def _userinfo_claims(self, access_token: str, dpop_key: DPoPKey,
                                sub: str) -> dict[str, Any]:

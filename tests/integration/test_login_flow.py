@@ -175,12 +175,16 @@ def test_login_with_jar_and_jarm(stack: Stack, workdir: Path, client_jwk: dict[s
 
 @pytest.mark.spec("OWASP session fixation")
 def test_every_login_gets_a_new_session_and_csrf_token(bff: BFF, as_browser: ASBrowser) -> None:
-    """Signing in again over an existing session replaces its id and CSRF token."""
+    """Signing in again over a session replaces its id and CSRF token, and drops the old one."""
     jar = Jar()
     with bff.client() as http:
         first = login(http, jar, as_browser)
         before = session_of(bff, jar)
         second = login(http, jar, as_browser)
         after = session_of(bff, jar)
-    assert second["csrfToken"] != first["csrfToken"]
-    assert after.session_id != before.session_id
+        assert second["csrfToken"] != first["csrfToken"]
+        assert after.session_id != before.session_id
+        assert call(http, jar, "GET", "/bff/userinfo").status_code == 200
+    if bff.parts.sessions.kind == "server":
+        old = bff.run(bff.parts.sessions.load({"__Host-bff-session": before.session_id}))
+        assert old is None, "the replaced server session left the store"
