@@ -66,6 +66,12 @@ class SingleFlightRefresher:
             return done
         lock_key = keys.refresh_lock(session.session_id, session.generation)
         if await self._store.set_if_absent(lock_key, b"1", self._lock_ttl):
+            # another holder may have finished between our first look and our lock: refreshing
+            # again would spend the rotated-out refresh token, which revokes the whole grant
+            done = await self._result(result_key)
+            if done is not None:
+                await self._store.delete(lock_key)
+                return done
             try:
                 fresh = await do_refresh(session)
                 sealed = self._sealer.seal(fresh.to_bytes(), result_key)
