@@ -154,5 +154,6 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
     guarded = OriginGuard(proxied, own_origin=origin_of(s.server.public_url),
                        cors_origins=s.cors.allowed_origins,
                        exempt_paths=(f"{prefix}/backchannel-logout",), max_age=s.cors.max_age)
-    return AccessLog(guarded, bff_prefix=prefix, route_prefixes=[r.prefix for r in s.routes],
+    return AccessLog(guarded, bff_prefix=prefix,
+                     is_proxied=lambda path: proxied.route_for(path) is not None,
                      log_lines=s.server.access_log)

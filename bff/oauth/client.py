@@ -13,13 +13,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from joserfc.jwk import KeySet
 
 from bff.crypto.keys import FAPI_ALGORITHMS
 from bff.crypto.seal import b64url_decode
 from bff.errors import (
     AuthorizationServerError,
+    BFFError,
     DPoPBindingMissing,
     DPoPNonceRequired,
+    IDTokenInvalid,
     InvalidJARMResponse,
     InvalidLogoutToken,
 )
@@ -161,11 +164,15 @@ class FapiClient:
         check_dpop_binding(jwt_claims_unverified(tokens.access_token), dpop_key)
         return tokens
 
+    async def _signing_keys(self, token: str, error: type[BFFError]) -> KeySet:
+        """The AS keys for a JWT it signed, refetched once when its ``kid`` is unknown."""
+        kid = peek_header(token, error).get("kid")
+        return await self.discovery.jwks(kid if isinstance(kid, str) else None)
+
     async def validate_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
         """Validate an ID token from the token endpoint (OIDC Core §3.1.3.7)."""
         s = self.settings
-        kid = peek_header(id_token).get("kid")
-        keys = await self.discovery.jwks(kid if isinstance(kid, str) else None)
+        keys = await self._signing_keys(id_token, IDTokenInvalid)
         return validate_id_token(id_token, keys, issuer=s.issuer, client_id=s.client_id,
                                  nonce=nonce, now=self.clock(), skew=s.clock_skew,
                                  algorithms=s.algorithms)
@@ -173,8 +180,7 @@ class FapiClient:
     async def read_jarm_response(self, token: str) -> dict[str, str]:
         """The parameters of a JWT-secured authorization response, after verifying it."""
         s = self.settings
-        kid = peek_header(token, InvalidJARMResponse).get("kid")
-        keys = await self.discovery.jwks(kid if isinstance(kid, str) else None)
+        keys = await self._signing_keys(token, InvalidJARMResponse)
         return process_jarm_response(token, keys, issuer=s.issuer, client_id=s.client_id,
                                      now=self.clock(), skew=s.clock_skew,
                                      algorithms=s.algorithms)
@@ -182,8 +188,7 @@ class FapiClient:
     async def validate_logout_token(self, token: str, strict_typ: bool) -> dict[str, Any]:
         """Validate a back-channel logout token (Back-Channel Logout 1.0 §2.6)."""
         s = self.settings
-        kid = peek_header(token, InvalidLogoutToken).get("kid")
-        keys = await self.discovery.jwks(kid if isinstance(kid, str) else None)
+        keys = await self._signing_keys(token, InvalidLogoutToken)
         return validate_logout_token(token, keys, issuer=s.issuer, client_id=s.client_id,
                                      now=self.clock(), skew=s.clock_skew,
                                      algorithms=s.algorithms, strict_typ=strict_typ)

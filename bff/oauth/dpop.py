@@ -75,23 +75,23 @@ class NonceCache:
 
     def __init__(self) -> None:
         self._nonces: dict[str, str] = {}
-        self._origins: dict[str, str] = {}
 
-    def origin(self, url: str) -> str:
-        """``scheme://host[:port]`` of ``url``, memoised by the part before the path."""
-        head = url[:url.find("/", url.find("//") + 2)] if url.count("/") >= 3 else url
-        origin = self._origins.get(head)
-        if origin is None:
-            parts = urlsplit(url)
-            origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
-            if len(self._origins) < 1024:
-                self._origins[head] = origin
-        return origin
+    @staticmethod
+    def origin(url: str) -> str:
+        parts = urlsplit(url)
+        return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
     def get(self, url: str) -> str | None:
-        return self._nonces.get(self.origin(url))
+        return self.get_for_origin(self.origin(url))
 
     def remember(self, url: str, nonce: str | None) -> None:
         """Keep a server's fresh nonce; ignores absent or oversized values."""
+        self.remember_for_origin(self.origin(url), nonce)
+
+    def get_for_origin(self, origin: str) -> str | None:
+        """The nonce of an origin already in ``origin()`` form (the proxy's hot path)."""
+        return self._nonces.get(origin)
+
+    def remember_for_origin(self, origin: str, nonce: str | None) -> None:
         if nonce and len(nonce) < 512:
-            self._nonces[self.origin(url)] = nonce
+            self._nonces[origin] = nonce

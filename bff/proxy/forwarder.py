@@ -83,6 +83,7 @@ class ProxyRoute:
         self.route = route
         self.prefix = route.prefix
         self.base = route.upstream.rstrip("/")
+        self.origin = NonceCache.origin(self.base)
         self.resource = route.resource or ""
         self.nonces = nonces
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=route.connect_timeout,
@@ -165,20 +166,21 @@ class ProxyRoute:
         replayable = not hasattr(body, "__aiter__")
         nonce_retried = refreshed = False
         token = await self.handler.access_token(active, cookies, self.resource)
-        if not replayable and self.nonces.get(url) is None:
+        if not replayable and self.nonces.get_for_origin(self.origin) is None:
             # a streamed body cannot be sent twice: learn the upstream's nonce first (§9)
             key = self.handler.dpop_key(active.session)
             probe = await self._send("HEAD", url, [
                 ("Authorization", f"DPoP {token.token}"),
                 ("DPoP", key.proof("HEAD", url, access_token=token.token))], None)
-            self.nonces.remember(url, probe.headers.get("DPoP-Nonce"))
+            self.nonces.remember_for_origin(self.origin, probe.headers.get("DPoP-Nonce"))
             probe.release()
         while True:
             key = self.handler.dpop_key(active.session)
-            proof = key.proof(method, url, access_token=token.token, nonce=self.nonces.get(url))
+            proof = key.proof(method, url, access_token=token.token,
+                              nonce=self.nonces.get_for_origin(self.origin))
             response = await self._send(method, url, [
                 *headers, ("Authorization", f"DPoP {token.token}"), ("DPoP", proof)], body)
-            self.nonces.remember(url, response.headers.get("DPoP-Nonce"))
+            self.nonces.remember_for_origin(self.origin, response.headers.get("DPoP-Nonce"))
             if response.status != 401 or not replayable:
                 self.stats["forwarded"] += 1
                 return _Upstream(response.status, response)
@@ -219,18 +221,15 @@ class ProxyRoute:
                 "Transfer-Encoding"):
             headers.append((b"content-length", response.headers["Content-Length"].encode()))
         headers += [(b"set-cookie", c.header().encode("latin-1")) for c in active.cookies]
-        length = response.content_length
+        small = response.content_length is not None and response.content_length <= SMALL_BODY
         try:
-            if length is not None and length <= SMALL_BODY:
-                # the common JSON answer: one body message instead of a streaming loop
-                body = await response.read()
-                await send({"type": "http.response.start", "status": response.status,
-                            "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-                return
             await send({"type": "http.response.start", "status": response.status,
                         "headers": headers})
             try:
+                if small:
+                    # the common JSON answer: one body message instead of a streaming loop
+                    await send({"type": "http.response.body", "body": await response.read()})
+                    return
                 async for chunk in response.content.iter_any():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             except (TimeoutError, aiohttp.ClientError) as exc:

@@ -23,11 +23,16 @@ class ProxyDispatcher:
         self.routes = sorted((ProxyRoute(handler, r, self.nonces) for r in routes),
                              key=lambda r: -len(r.prefix))
 
+    def route_for(self, path: str) -> ProxyRoute | None:
+        """The route whose prefix covers ``path``, if any."""
+        for route in self.routes:
+            if route.matches(path):
+                return route
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            for route in self.routes:
-                if route.matches(path):
-                    await route(scope, receive, send)
-                    return
+        route = self.route_for(scope["path"]) if scope["type"] == "http" else None
+        if route is not None:
+            await route(scope, receive, send)
+            return
         await self.app(scope, receive, send)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,18 +18,17 @@ class AccessLog:
     """Raw ASGI middleware; the query string is left out because it can carry codes."""
 
     def __init__(self, app: ASGIApp, *, bff_prefix: str = "/bff",
-                 route_prefixes: Sequence[str] = (), log_lines: bool = True) -> None:
+                 is_proxied: Callable[[str], bool] = lambda path: False,
+                 log_lines: bool = True) -> None:
         self.app = app
         self.bff_prefix = bff_prefix + "/"
-        self.routes = tuple(route_prefixes)
-        self.route_dirs = tuple(r + "/" for r in route_prefixes)
+        self.is_proxied = is_proxied
         self.log_lines = log_lines
 
     def area(self, path: str) -> str:
         if path.startswith(self.bff_prefix):
             return "bff"
-        if path.startswith(self.routes) and (path in self.routes or path.startswith(
-                self.route_dirs)):
+        if self.is_proxied(path):
             return "proxy"
         if path in ("/healthz", "/readyz", "/metrics"):
             return "ops"
