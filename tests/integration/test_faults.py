@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bff.config.loader import LoadedConfig
 from bff.devstack import free_port
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar, set_cookie_names
@@ -25,17 +26,21 @@ def redis() -> Iterator[RedisServer]:
         yield server
 
 
-def routes(stack: Stack) -> list[dict[str, Any]]:
-    return [{"prefix": "/api", "upstream": stack.api_url, "resource": stack.audience}]
+def redis_backed(stack: Stack, redis: RedisServer, workdir: Path, client_jwk: dict[str, Any],
+                 cookie_jwks: list[dict[str, Any]], mode: str) -> LoadedConfig:
+    """A BFF on the dev stack whose store is ``redis`` with a short timeout."""
+    return bff_config(workdir, stack.issuer, client_jwk, cookie_jwks,
+                      routes=[{"prefix": "/api", "upstream": stack.api_url,
+                               "resource": stack.audience}],
+                      oauth={"resources": [stack.audience]}, session={"store": mode},
+                      store={"backend": "redis", "url": redis.url, "timeout": 0.5})
 
 
 def test_server_mode_store_down_then_restarted_empty(
         stack: Stack, redis: RedisServer, workdir: Path, client_jwk: dict[str, Any],
         cookie_jwks: list[dict[str, Any]], as_browser: ASBrowser) -> None:
     """Store down: 503 store_unavailable, session kept; Redis back empty: a clean 401."""
-    config = bff_config(workdir, stack.issuer, client_jwk, cookie_jwks, routes=routes(stack),
-                        oauth={"resources": [stack.audience]}, session={"store": "server"},
-                        store={"backend": "redis", "url": redis.url, "timeout": 0.5})
+    config = redis_backed(stack, redis, workdir, client_jwk, cookie_jwks, "server")
     with running_bff(config) as bff, bff.client() as http:
         jar = Jar()
         login(http, jar, as_browser)
@@ -63,9 +68,7 @@ def test_cookie_mode_keeps_working_without_the_store(
         stack: Stack, redis: RedisServer, workdir: Path, client_jwk: dict[str, Any],
         cookie_jwks: list[dict[str, Any]], as_browser: ASBrowser) -> None:
     """Cookie sessions need no store for plain calls; calls that do get 503, then recover."""
-    config = bff_config(workdir, stack.issuer, client_jwk, cookie_jwks, routes=routes(stack),
-                        oauth={"resources": [stack.audience]}, session={"store": "cookie"},
-                        store={"backend": "redis", "url": redis.url, "timeout": 0.5})
+    config = redis_backed(stack, redis, workdir, client_jwk, cookie_jwks, "cookie")
     with running_bff(config) as bff, bff.client() as http:
         jar = Jar()
         csrf = login(http, jar, as_browser)["csrfToken"]

@@ -34,19 +34,25 @@ class FinishesElsewhere(MemoryStore):
         return await super().set_if_absent(key, value, ttl)
 
 
-@pytest.mark.anyio
-async def test_concurrent_callers_share_one_refresh() -> None:
-    calls = 0
+class CountingRefresh:
+    """A refresh that returns the next generation and counts how often it ran."""
 
-    async def refresh(old: Session) -> Session:
-        nonlocal calls
-        calls += 1
-        await asyncio.sleep(0.01)
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls = 0
+        self.delay = delay
+
+    async def __call__(self, old: Session) -> Session:
+        self.calls += 1
+        await asyncio.sleep(self.delay)
         return session(old.generation + 1)
 
+
+@pytest.mark.anyio
+async def test_concurrent_callers_share_one_refresh() -> None:
+    refresh = CountingRefresh(delay=0.01)
     refresher = SingleFlightRefresher(MemoryStore(), SEALER, FrozenClock(), grace=60)
     results = await asyncio.gather(*[refresher.refresh(session(), refresh) for _ in range(20)])
-    assert calls == 1
+    assert refresh.calls == 1
     assert {r.refresh_token for r in results} == {"rt1"}
 
 
@@ -54,34 +60,22 @@ async def test_concurrent_callers_share_one_refresh() -> None:
 async def test_result_that_lands_before_the_lock_is_used_not_refreshed_again() -> None:
     """A refresh finished elsewhere between our look and our lock must not be repeated:
     the rotated-out refresh token would be spent twice (RFC 9700 §4.14.2 replay detection)."""
-    calls = 0
-
-    async def refresh(old: Session) -> Session:
-        nonlocal calls
-        calls += 1
-        return session(old.generation + 1)
-
+    refresh = CountingRefresh()
     store = FinishesElsewhere()
     refresher = SingleFlightRefresher(store, SEALER, FrozenClock(), grace=60)
     result = await refresher.refresh(session(), refresh)
-    assert calls == 0
+    assert refresh.calls == 0
     assert result.refresh_token == "rt1"
     assert await store.get(keys.refresh_lock("s" * 43, 0)) is None
 
 
 @pytest.mark.anyio
 async def test_late_caller_with_the_old_generation_gets_the_stored_result() -> None:
-    calls = 0
-
-    async def refresh(old: Session) -> Session:
-        nonlocal calls
-        calls += 1
-        return session(old.generation + 1)
-
+    refresh = CountingRefresh()
     refresher = SingleFlightRefresher(MemoryStore(), SEALER, FrozenClock(), grace=60)
     first = await refresher.refresh(session(), refresh)
     late = await refresher.refresh(session(), refresh)
-    assert calls == 1 and late == first
+    assert refresh.calls == 1 and late == first
 
 
 @pytest.mark.anyio
@@ -89,10 +83,7 @@ async def test_failed_refresh_releases_the_lock_for_the_next_caller() -> None:
     async def broken(old: Session) -> Session:
         raise RuntimeError("AS down")
 
-    async def working(old: Session) -> Session:
-        return session(old.generation + 1)
-
     refresher = SingleFlightRefresher(MemoryStore(), SEALER, FrozenClock(), grace=60)
     with pytest.raises(RuntimeError):
         await refresher.refresh(session(), broken)
-    assert (await refresher.refresh(session(), working)).refresh_token == "rt1"
+    assert (await refresher.refresh(session(), CountingRefresh())).refresh_token == "rt1"
