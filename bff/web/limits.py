@@ -128,6 +128,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, detail: str) -> None:
         self._refused = True
+        if self.transport.is_closing():  # uvicorn already answered a parse error
+            return
         busy = self.cycle is not None and not self.cycle.response_complete
         if busy:
             # a pipelined head while the previous response is still being written: the
