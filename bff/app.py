@@ -38,9 +38,12 @@ from bff.web.backchannel import backchannel_route
 from bff.web.browser import browser_routes
 from bff.web.headers import STATIC_HEADERS, SecurityHeaders
 from bff.web.health import health_endpoints, metrics_endpoint
+from bff.web.limits import HeadLimitGuard, HeadLimits
 from bff.web.security import OriginGuard
 
 log = logging.getLogger("bff.app")
+
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 @dataclass
@@ -131,12 +134,12 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
         code = {404: "not_found", 405: "method_not_allowed"}.get(status, "invalid_request")
         return JSONResponse({"error": code, "error_description": {
             404: "no such endpoint", 405: "method not allowed"}.get(status, "invalid request")},
-            status_code=status, headers={"Cache-Control": "no-store"})
+            status_code=status, headers={"Cache-Control": "no-store", **NOSNIFF})
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
         return JSONResponse({"error": "server_error", "error_description": "internal error"},
-                            status_code=500)
+                            status_code=500, headers={"Cache-Control": "no-store", **NOSNIFF})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -154,6 +157,7 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
     guarded = OriginGuard(proxied, own_origin=origin_of(s.server.public_url),
                        cors_origins=s.cors.allowed_origins,
                        exempt_paths=(f"{prefix}/backchannel-logout",), max_age=s.cors.max_age)
-    return AccessLog(guarded, bff_prefix=prefix,
+    limited = HeadLimitGuard(guarded, HeadLimits.of(s.server))
+    return AccessLog(limited, bff_prefix=prefix,
                      is_proxied=lambda path: proxied.route_for(path) is not None,
                      log_lines=s.server.access_log)

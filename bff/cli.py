@@ -31,6 +31,7 @@ def _run(path: str, host: str | None, port: int | None) -> int:
     from bff.app import build_app
     from bff.config.loader import load_settings
     from bff.telemetry.logging import configure_logging
+    from bff.web.limits import uvicorn_options
 
     try:
         config = load_settings(path)
@@ -43,8 +44,7 @@ def _run(path: str, host: str | None, port: int | None) -> int:
     configure_logging(s.server.log_level)
     app = build_app(config)
     uvicorn.run(app, host=host or s.server.host, port=s.server.port if port is None else port,
-                log_config=None, access_log=False, server_header=False, lifespan="on",
-                proxy_headers=False)
+                **uvicorn_options(s.server))
     return 0
 
 

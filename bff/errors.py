@@ -7,7 +7,8 @@
     ├── RequestRejected             bad input from the caller
     │   ├── InvalidRequest, MalformedBody, InvalidReturnTo, ParameterNotAllowed
     │   ├── AuthorizationErrorResponse, LoginFailed
-    │   └── PayloadTooLarge
+    │   ├── PayloadTooLarge
+│   └── HeadersTooLarge
     ├── NotAuthenticated            no or expired session
     │   ├── SessionRequired, SessionExpired
     │   └── LoginTransactionMissing, LoginTransactionUsed
@@ -111,6 +112,12 @@ class LoginFailed(RequestRejected):
 class PayloadTooLarge(RequestRejected):
     code = "payload_too_large"
     description = "the request body is larger than this route allows"
+
+
+class HeadersTooLarge(RequestRejected):
+    code = "headers_too_large"
+    description = "the request headers are too many or too large"
+    spec = "RFC 6585 §5"
 
 
 class InvalidLogoutToken(RequestRejected):

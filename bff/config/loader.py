@@ -191,6 +191,10 @@ def _check(s: Settings) -> list[Problem]:
         p.append(Problem("server.port", "must be between 0 and 65535"))
     if s.server.static_dir and not Path(s.server.static_dir).is_dir():
         p.append(Problem("server.static_dir", "is not a directory"))
+    if not 16 <= s.server.max_header_count <= 10_000:
+        p.append(Problem("server.max_header_count", "must be between 16 and 10000"))
+    if not 16 * 1024 <= s.server.max_header_bytes <= 1024 * 1024:
+        p.append(Problem("server.max_header_bytes", "must be between 16384 and 1048576"))
     if s.server.log_level not in ("debug", "info", "warning", "error"):
         p.append(Problem("server.log_level", "must be debug, info, warning or error"))
     if s.insecure.plain_http_cookies and s.server.public_url:

@@ -21,6 +21,9 @@ class ServerSettings:
     log_level: str = "info"
     access_log: bool = True
     metrics: bool = True
+    # request head limits (431): room for a 10-chunk session cookie plus login transactions
+    max_header_count: int = 100
+    max_header_bytes: int = 64 * 1024
 
 
 @dataclass(frozen=True)

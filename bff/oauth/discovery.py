@@ -7,6 +7,7 @@ also what defeats mix-up attacks together with RFC 9207.
 from __future__ import annotations
 
 import asyncio
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from bff.errors import InvalidMetadata
+from bff.errors import BFFError, InvalidMetadata
 from bff.oauth.clock import Clock, system_clock
 from bff.oauth.http import json_body, send
 
@@ -81,16 +82,21 @@ class Discovery:
     """Fetches and caches the AS metadata and JWKS."""
 
     def __init__(self, issuer: str, http: httpx.AsyncClient, clock: Clock = system_clock,
-                 ttl: float = 3600.0, jwks_min_refresh: float = 30.0) -> None:
+                 ttl: float = 3600.0, jwks_min_refresh: float = 30.0,
+                 jwks_failure_cooldown: float = 5.0) -> None:
         self.issuer = issuer
         self._http = http
         self._clock = clock
         self._ttl = ttl
         self._jwks_min_refresh = jwks_min_refresh
+        self._failure_cooldown = min(jwks_failure_cooldown, jwks_min_refresh)
         self._metadata: Metadata | None = None
         self._metadata_at = 0.0
         self._jwks: KeySet | None = None
         self._jwks_at = 0.0
+        self._jwks_tried_at: float | None = None
+        self._jwks_error: BFFError | None = None
+        self._jwks_fetch: asyncio.Future[KeySet] | None = None
         self._lock = asyncio.Lock()
 
     async def metadata(self) -> Metadata:
@@ -106,16 +112,51 @@ class Discovery:
         return self._metadata
 
     async def jwks(self, kid: str | None = None) -> KeySet:
-        """The AS signing keys; refetched (rate-limited) when ``kid`` is unknown."""
+        """The AS signing keys; refetched when stale or when ``kid`` is unknown.
+
+        One fetch at a time is shared by every caller, and after any attempt, failed or not,
+        no other starts for ``jwks_min_refresh`` seconds (a shorter ``jwks_failure_cooldown``
+        after a failure): a burst of tokens with made-up ``kid`` values, or of tokens while the
+        AS is down, costs the AS one request (OpenID Connect Core §10.1.1).
+        """
+        if self._jwks_fetch is None and self._jwks_due(kid):
+            self._jwks_tried_at = self._clock()
+            self._jwks_fetch = asyncio.ensure_future(self._fetch_jwks())
+            self._jwks_fetch.add_done_callback(self._jwks_fetched)
+        if self._jwks_fetch is not None:
+            # shielded: a cancelled caller must not cancel the fetch the others wait for
+            return await asyncio.shield(self._jwks_fetch)
+        if self._jwks is None:
+            assert self._jwks_error is not None  # _jwks_due is true without keys or an error
+            raise copy.copy(self._jwks_error)  # a fresh instance: raisers would share a traceback
+        return self._jwks
+
+    def _jwks_due(self, kid: str | None) -> bool:
         now = self._clock()
-        stale = self._jwks is None or now - self._jwks_at > self._ttl
-        unknown = (kid is not None and self._jwks is not None
-                   and all(k.kid != kid for k in self._jwks.keys)
-                   and now - self._jwks_at > self._jwks_min_refresh)
-        if stale or unknown:
+        if self._jwks is None and self._jwks_error is None:
+            return True
+        cooldown = self._jwks_min_refresh if self._jwks_error is None else self._failure_cooldown
+        if self._jwks_tried_at is not None and now - self._jwks_tried_at <= cooldown:
+            return False
+        if self._jwks is None or now - self._jwks_at > self._ttl:
+            return True
+        return kid is not None and all(k.kid != kid for k in self._jwks.keys)
+
+    async def _fetch_jwks(self) -> KeySet:
+        try:
             meta = await self.metadata()
             response = await send(self._http, self._http.build_request("GET", meta.jwks_uri))
-            self._jwks = process_jwks_response(response)
-            self._jwks_at = now
-        assert self._jwks is not None
-        return self._jwks
+            keys = process_jwks_response(response)
+        except BFFError as exc:
+            self._jwks_error = exc
+            raise
+        except BaseException:
+            self._jwks_error = None  # unexpected or cancelled: no cool-down without an answer
+            raise
+        self._jwks, self._jwks_at, self._jwks_error = keys, self._clock(), None
+        return keys
+
+    def _jwks_fetched(self, task: asyncio.Future[KeySet]) -> None:
+        self._jwks_fetch = None
+        if not task.cancelled():
+            task.exception()  # retrieved here, so an unawaited failure is not logged as lost

@@ -75,11 +75,12 @@ def verify(token: str, keys: KeySet, algorithms: Collection[str] = FAPI_ALGORITH
         obj = jws.deserialize_compact(token, keys, algorithms=list(algorithms))
     except BFFError:
         raise
-    except (JoseError, ValueError, TypeError, KeyError) as exc:
+    except (JoseError, ValueError, TypeError, KeyError, RecursionError) as exc:
+        # RecursionError: json.loads of a deeply nested header inside joserfc
         raise error(f"JWS rejected: {type(exc).__name__}") from exc
     try:
         claims = json.loads(obj.payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise error("JWS payload is not JSON") from exc
     if not isinstance(claims, dict):
         raise error("JWS payload is not an object")
@@ -90,7 +91,7 @@ def peek_header(token: str, error: type[BFFError] = ProtocolViolation) -> dict[s
     """The unverified protected header, for choosing a key; never trust it for anything else."""
     try:
         header = json.loads(b64url_decode(token.split(".")[0]))
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, RecursionError) as exc:
         raise error("malformed JWS header") from exc
     if not isinstance(header, dict):
         raise error("malformed JWS header")

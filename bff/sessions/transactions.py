@@ -23,11 +23,16 @@ class LoginTransactions:
         self._store = store
         self._lifetime = lifetime
         self._max_open = max_open
+        # a browser holds at most max_open live ones and as many stale ones (say, after a key
+        # rotation); more are forged, and unsealing or clearing each would cost time and headers
+        self._max_read = 2 * max_open
 
     def _open_all(self, cookies: Mapping[str, str]) -> list[tuple[str, LoginTransaction | None]]:
         out: list[tuple[str, LoginTransaction | None]] = []
         for name, value in cookies.items():
             if name.startswith(self._names.login_prefix):
+                if len(out) == self._max_read:
+                    break
                 try:
                     out.append((name, LoginTransaction.from_bytes(self._sealer.open(value, name))))
                 except (InvalidSeal, ValueError, TypeError, KeyError):

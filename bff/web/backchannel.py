@@ -8,11 +8,41 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bff.errors import BFFError, InvalidLogoutToken
+from bff.errors import BFFError, InvalidLogoutToken, PayloadTooLarge
 from bff.handler.backchannel import BackchannelLogout
 from bff.web.errors import error_body, log_error
 
 MAX_FORM = 32 * 1024
+MAX_FIELDS = 8
+
+
+async def read_form(request: Request, limit: int = MAX_FORM) -> dict[str, str]:
+    """A small urlencoded form, read no further than ``limit`` bytes; repeated names refused."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/x-www-form-urlencoded":
+        raise InvalidLogoutToken("not a form post")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        # refused before a byte of the body is read (RFC 9110 §15.5.14)
+        raise PayloadTooLarge("declared form above the limit")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge("form above the limit")
+    try:
+        pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True, strict_parsing=bool(body),
+                          max_num_fields=MAX_FIELDS)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidLogoutToken("malformed form") from exc
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        # RFC 6749 §3.1: parameters must not be repeated; "last wins" would let a proxy and
+        # the BFF disagree on which token was sent
+        if name in form:
+            raise InvalidLogoutToken("repeated form parameter")
+        form[name] = value
+    return form
 
 
 def backchannel_route(receiver: BackchannelLogout, prefix: str) -> Route:
@@ -21,16 +51,13 @@ def backchannel_route(receiver: BackchannelLogout, prefix: str) -> Route:
     async def endpoint(request: Request) -> Response:
         headers = {"Cache-Control": "no-store"}
         try:
-            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype != "application/x-www-form-urlencoded":
-                raise InvalidLogoutToken("not a form post")
-            body = await request.body()
-            if len(body) > MAX_FORM:
-                raise InvalidLogoutToken("form too large")
-            await receiver.receive(dict(parse_qsl(body.decode("latin-1"))))
+            await receiver.receive(await read_form(request))
         except BFFError as exc:
             log_error(exc, request.url.path)
             status, payload = error_body(exc)
+            headers["X-Content-Type-Options"] = "nosniff"
+            if isinstance(exc, PayloadTooLarge):
+                headers["Connection"] = "close"  # the rest of the body is not wanted
             return Response(payload, status, media_type="application/json", headers=headers)
         return Response(b"", 200, headers=headers)
 

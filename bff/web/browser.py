@@ -35,7 +35,7 @@ def error_response(exc: BaseException, request: Request, clear: list[str]) -> Re
     log_error(exc, request.url.path)
     status, body = error_body(exc)
     response = Response(body, status, media_type="application/json",
-                        headers={"Cache-Control": "no-store"})
+                        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
     if status == 401:
         for header in clear:
             response.headers.append("set-cookie", header)
@@ -54,7 +54,7 @@ async def read_json(request: Request) -> dict[str, Any]:
             raise MalformedBody("body too large")
     try:
         data = json.loads(body) if body else {}
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # deep nesting exhausts the parser's stack
         raise MalformedBody("body is not JSON") from exc
     if not isinstance(data, dict):
         raise MalformedBody("body is not a JSON object")

@@ -13,6 +13,7 @@ log = logging.getLogger("bff.web")
 # most specific first: the first class in an error's MRO found here decides
 STATUS: dict[type[e.BFFError], int] = {
     e.PayloadTooLarge: 413,
+    e.HeadersTooLarge: 431,
     e.RequestRejected: 400,
     e.NotAuthenticated: 401,
     e.InvalidSeal: 401,

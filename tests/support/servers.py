@@ -14,14 +14,16 @@ import uvicorn
 class ThreadServer:
     """A real HTTP server over sockets for an in-process ASGI app."""
 
-    def __init__(self, app: Any, port: int = 0) -> None:
+    def __init__(self, app: Any, port: int = 0, options: dict[str, Any] | None = None) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", port))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
-                                server_header=False, proxy_headers=False)
+        # ``options``: the BFF passes bff.web.limits.uvicorn_options, i.e. what ``bff run`` uses
+        config = uvicorn.Config(app, **(options or {
+            "log_config": None, "access_log": False, "lifespan": "on", "server_header": False,
+            "proxy_headers": False}))
         self.server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)

@@ -17,6 +17,7 @@ from bff.config.loader import LoadedConfig, load_settings_from_mapping
 from bff.crypto.keys import public_jwk
 from bff.devstack import Child, free_port, start_authorization_server, start_example_api
 from bff.telemetry.logging import JSONFormatter
+from bff.web.limits import uvicorn_options
 from tests.support.servers import ThreadServer
 
 SPA = "http://127.0.0.1:5173"
@@ -131,5 +132,6 @@ def bff_config(workdir: Path, stack_issuer: str, client_jwk: dict[str, Any],
 def running_bff(config: LoadedConfig, port: int = 0, **parts_kwargs: Any) -> Iterator[BFF]:
     parts = build_parts(config, **parts_kwargs)
     app = build_app(config, parts=parts)
-    with ThreadServer(app, port=port) as server:
+    with ThreadServer(app, port=port,
+                      options=uvicorn_options(config.settings.server)) as server:
         yield BFF(server.url, server, parts, config)

@@ -140,3 +140,18 @@ def test_keys_generate_force_tightens_existing_file_modes(tmp_path: Path) -> Non
     assert main(["keys", "generate", "--out", str(tmp_path), "--force"]) == 0
     for name in ("client.jwk", "cookie.jwk"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+
+
+def test_run_serves_with_the_configured_head_limits(tmp_path: Path, no_server: list[Any],
+                                                    client_jwk: dict[str, Any],
+                                                    cookie_jwk: dict[str, Any]) -> None:
+    """``bff run`` gives uvicorn the protocol that refuses oversized heads while parsing."""
+    from bff.web.limits import BoundedHttpToolsProtocol, HeadLimits
+
+    write_keys(tmp_path, client_jwk, cookie_jwk)
+    path = tmp_path / "bff.toml"
+    path.write_text(VALID_TOML.replace("[server]\n", "[server]\nmax_header_count = 50\n", 1))
+    assert main(["run", "--config", str(path)]) == 0
+    ((_, options),) = no_server
+    assert issubclass(options["http"], BoundedHttpToolsProtocol)
+    assert options["http"].limits == HeadLimits(max_count=50, max_bytes=65536)

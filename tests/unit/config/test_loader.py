@@ -373,3 +373,27 @@ def test_plain_http_cookies_only_on_loopback(tmp_path: Path, client_jwk: dict[st
                     insecure={"plain_http_cookies": True})
     assert "insecure.plain_http_cookies" in [p.key for p in info.value.problems]
     make_config(tmp_path, client_jwk, cookie_jwk, insecure={"plain_http_cookies": True})
+
+
+@pytest.mark.parametrize(("server", "key"), [
+    ({"max_header_count": 15}, "server.max_header_count"),
+    ({"max_header_count": 10_001}, "server.max_header_count"),
+    ({"max_header_bytes": 16383}, "server.max_header_bytes"),
+    ({"max_header_bytes": 1024 * 1024 + 1}, "server.max_header_bytes"),
+    ({"max_header_bytes": "64k"}, "server.max_header_bytes"),
+])
+def test_header_limits_are_bounded(keydir: Path, server: dict[str, Any], key: str) -> None:
+    """A zero, absurd or mistyped request-head limit is refused at start-up."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings_from_mapping(base(server={"public_url": "https://app.example", **server}),
+                                   {}, base_dir=keydir)
+    assert list(problems_of(caught)) == [key]
+
+
+def test_header_limits_default_and_configurable(keydir: Path) -> None:
+    s = load_settings_from_mapping(base(), {}, base_dir=keydir).settings
+    assert (s.server.max_header_count, s.server.max_header_bytes) == (100, 65536)
+    raw = base(server={"public_url": "https://app.example", "max_header_count": 50,
+                       "max_header_bytes": 32768})
+    s = load_settings_from_mapping(raw, {}, base_dir=keydir).settings
+    assert (s.server.max_header_count, s.server.max_header_bytes) == (50, 32768)

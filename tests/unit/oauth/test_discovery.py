@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
+from joserfc.jwk import KeySet
 
 from bff.crypto.keys import generate_signing_jwk, public_jwk
 from bff.errors import AuthorizationServerTimeout, AuthorizationServerUnavailable, InvalidMetadata
@@ -153,3 +155,81 @@ async def test_transport_failures(exc: Exception, error: type[Exception],
     async with httpx.AsyncClient(transport=httpx.MockTransport(fail)) as http:
         with pytest.raises(error):
             await Discovery(ISSUER, http, clock).metadata()
+
+
+class CountingJWKS:
+    """An AS whose JWKS answers are held until released, counting the fetches."""
+
+    def __init__(self, *answers: httpx.Response | Exception) -> None:
+        self.answers = list(answers)
+        self.fetches = 0
+        self.release = asyncio.Event()
+
+    async def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == WELL_KNOWN:
+            return json_response(metadata())
+        self.fetches += 1
+        await self.release.wait()
+        answer = self.answers[min(self.fetches, len(self.answers)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+async def burst(discovery: Discovery, kids: list[str], gate: CountingJWKS) -> list[Any]:
+    tasks = [asyncio.ensure_future(discovery.jwks(kid)) for kid in kids]
+    await asyncio.sleep(0.01)  # every caller is now waiting on the held answer
+    gate.release.set()
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@pytest.mark.spec("OpenID Connect Core §10.1.1")
+@pytest.mark.anyio
+async def test_concurrent_unknown_kids_share_one_jwks_fetch(clock: FrozenClock) -> None:
+    """200 tokens with made-up kids at once: one JWKS request, and none in the cool-down."""
+    gate = CountingJWKS(json_response(jwks("a")), json_response(jwks("a")))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(gate.handler)) as http:
+        discovery = Discovery(ISSUER, http, clock, jwks_min_refresh=30)
+        gate.release.set()
+        await discovery.jwks("a")
+        gate.release.clear()
+        clock.advance(31)
+        results = await burst(discovery, [f"forged-{i}" for i in range(200)], gate)
+        assert all(isinstance(r, KeySet) for r in results)
+        assert gate.fetches == 2
+        clock.advance(10)
+        await asyncio.gather(*(discovery.jwks(f"again-{i}") for i in range(200)))
+        assert gate.fetches == 2
+
+
+@pytest.mark.anyio
+async def test_a_failed_jwks_fetch_is_shared_and_starts_the_cool_down(clock: FrozenClock) -> None:
+    """While the AS key set fails, a burst is one request and the cool-down holds retries off."""
+    gate = CountingJWKS(httpx.ConnectError("refused"), json_response(jwks("a")))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(gate.handler)) as http:
+        discovery = Discovery(ISSUER, http, clock, jwks_min_refresh=30,
+                              jwks_failure_cooldown=5)
+        results = await burst(discovery, [f"k-{i}" for i in range(200)], gate)
+        assert all(isinstance(r, AuthorizationServerUnavailable) for r in results)
+        assert gate.fetches == 1
+        for _ in range(50):
+            with pytest.raises(AuthorizationServerUnavailable):
+                await discovery.jwks("k")
+        assert gate.fetches == 1
+        clock.advance(6)
+        assert [k.kid for k in (await discovery.jwks("a")).keys] == ["a"]
+        assert gate.fetches == 2
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_caller_does_not_cancel_the_shared_fetch(clock: FrozenClock) -> None:
+    gate = CountingJWKS(json_response(jwks("a")))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(gate.handler)) as http:
+        discovery = Discovery(ISSUER, http, clock)
+        first = asyncio.ensure_future(discovery.jwks("a"))
+        second = asyncio.ensure_future(discovery.jwks("a"))
+        await asyncio.sleep(0.01)
+        first.cancel()
+        gate.release.set()
+        assert [k.kid for k in (await second).keys] == ["a"]
+        assert gate.fetches == 1

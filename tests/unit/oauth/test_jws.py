@@ -145,3 +145,31 @@ def test_peek_header(signers: dict[str, JWSSigner]) -> None:
     for bad in ("!!.x.y", b64url_encode(b"[1]") + ".x.y", b64url_encode(b"{") + ".x.y"):
         with pytest.raises(ProtocolViolation, match="malformed"):
             peek_header(bad)
+
+
+def nested(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+@pytest.mark.spec("RFC 7515 §5.2")
+@pytest.mark.parametrize("depth", [5_000, 100_000])
+def test_deeply_nested_header_is_a_malformed_jws_not_a_crash(depth: int,
+                                                            as_keys: KeySet) -> None:
+    """A header nested past the parser's recursion limit is refused like any bad header."""
+    token = f"{b64url_encode(nested(depth).encode())}.{encode_segment(CLAIMS)}.c2ln"
+    with pytest.raises(IDTokenInvalid, match="malformed JWS header"):
+        peek_header(token, IDTokenInvalid)
+    with pytest.raises(IDTokenInvalid, match="JWS rejected"):
+        verify(token, as_keys, error=IDTokenInvalid)
+
+
+@pytest.mark.spec("RFC 7515 §5.2")
+def test_deeply_nested_payload_is_refused(signers: dict[str, JWSSigner],
+                                          as_keys: KeySet) -> None:
+    signer = signers["ES256"]
+    header = encode_segment({"alg": "ES256", "kid": "as-ES256"})
+    payload = b64url_encode(nested(5_000).encode())
+    signing_input = f"{header}.{payload}"
+    token = f"{signing_input}.{b64url_encode(signer.sign_raw(signing_input.encode()))}"
+    with pytest.raises(IDTokenInvalid, match="payload is not JSON"):
+        verify(token, as_keys, error=IDTokenInvalid)

@@ -162,3 +162,16 @@ def test_repr_hides_secrets(clock: FrozenClock) -> None:
     t = txn(clock)
     assert t.state not in repr(t)
     assert t.code_verifier not in repr(t)
+
+
+def test_forged_transaction_cookies_are_read_and_cleared_only_up_to_a_cap(
+        logins: LoginTransactions, clock: FrozenClock) -> None:
+    """200,000 fake login cookies cost a bounded number of unseals and Set-Cookies."""
+    forged = {f"{NAMES.login_prefix}{i}": "v1.forged" for i in range(200_000)}
+    real = txn(clock)
+    jar = apply({}, logins.begin(real, {}))
+    cookies = {**jar, **forged}
+    out = logins.begin(txn(clock), cookies)
+    cleared = [c for c in out if c.max_age == 0]
+    assert 1 <= len(cleared) <= 2 * 3
+    assert len(out) == len(cleared) + 1
