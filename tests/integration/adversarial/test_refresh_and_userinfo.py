@@ -165,3 +165,21 @@ def test_a_refresh_paid_for_by_a_stale_cookie_is_used(bff: BFF, hostile: Hostile
         r = call(http, stale, "GET", "/bff/userinfo")
         assert r.status_code == 200, r.text
         assert refreshes(hostile) == 3
+
+
+@pytest.mark.spec("RFC 6749 §3.1")
+@pytest.mark.parametrize("extra", [("iss", "https://evil.example"), ("state", "other"),
+                                   ("code", "c2"), ("response", "a.b.c")])
+def test_login_end_with_a_repeated_or_mixed_parameter_is_refused(
+        bff: BFF, hostile: HostileAS, extra: tuple[str, str]) -> None:
+    """RFC 6749 §3.1: a repeated iss/state/code (or a JARM response beside them) is refused
+    before any token call, never resolved by "last wins"."""
+    with bff.client() as http:
+        jar = Jar()
+        start_login(http, jar, returnTo="/")
+        state = hostile.par_requests[-1]["state"]
+        query = urlencode([("code", "c"), ("state", state), ("iss", hostile.url), extra])
+        r = call(http, jar, "POST", "/bff/login/end", json={"pageUrl": f"{REDIRECT_URI}?{query}"})
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == "invalid_request"
+        assert hostile.count("/token") == 0
