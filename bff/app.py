@@ -78,6 +78,12 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
     if s.insecure.allow_algorithms:
         log.warning("INSECURE: algorithms beyond FAPI 2.0 allowed",
                     extra={"setting": "insecure.allow_algorithms"})
+    if s.insecure.logout_token_without_typ:
+        log.warning("INSECURE: logout tokens without typ logout+jwt (missing or JWT) accepted",
+                    extra={"setting": "insecure.logout_token_without_typ"})
+    if s.insecure.loopback_endpoints:
+        log.warning("INSECURE: plain-http AS endpoints on loopback hosts accepted",
+                    extra={"setting": "insecure.loopback_endpoints"})
     names = CookieNames(secure=not s.insecure.plain_http_cookies)
     sealer = Sealer(config.seal_keys)
     store = store or build_store(s.store)
@@ -89,7 +95,8 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
         post_logout_redirect_uri=s.oauth.post_logout_redirect_uri or None,
         algorithms=tuple(s.oauth.algorithms), clock_skew=s.oauth.clock_skew,
         authorization_params=dict(s.oauth.authorization_params),
-        request_objects=s.oauth.request_objects, response_mode=s.oauth.response_mode),
+        request_objects=s.oauth.request_objects, response_mode=s.oauth.response_mode,
+        loopback_endpoints=s.insecure.loopback_endpoints),
         http, clock)
     sessions: SessionStore = (ServerSessionStore(sealer, names, store)
                               if s.session.store == "server" else CookieSessionStore(sealer, names))

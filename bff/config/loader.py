@@ -6,6 +6,7 @@ import dataclasses
 import ipaddress
 import json
 import os
+import re
 import tomllib
 import types
 import typing
@@ -256,11 +257,15 @@ def _check(s: Settings) -> list[Problem]:
         p.append(Problem("store.url", "must be a redis://, rediss:// or redis+sentinel:// URL"))
     if s.session.store == "server" and s.store.backend == "memory":
         pass  # valid for one instance; the README says to use redis for several
-    p.extend(_check_routes(s.routes, s.server.path_prefix))
+    p.extend(_check_routes(s.routes, s.server.path_prefix, s.oauth.scope.split()))
     return p
 
 
-def _check_routes(routes: list[RouteSettings], bff_prefix: str) -> list[Problem]:
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")  # RFC 6749 §3.3 scope-token
+
+
+def _check_routes(routes: list[RouteSettings], bff_prefix: str,
+                  granted: list[str]) -> list[Problem]:
     p: list[Problem] = []
     seen: set[str] = set()
     for i, r in enumerate(routes):
@@ -282,6 +287,12 @@ def _check_routes(routes: list[RouteSettings], bff_prefix: str) -> list[Problem]
             problem = _url_problem(r.resource, f"{key}.resource")
             if problem:
                 p.append(problem)
+        for scope in r.scopes:
+            if not isinstance(scope, str) or not _SCOPE_TOKEN.fullmatch(scope):
+                p.append(Problem(f"{key}.scopes", "each scope must be one RFC 6749 scope token"))
+            elif scope not in granted:
+                # RFC 6749 §6: a refresh can only narrow the scope the login was granted
+                p.append(Problem(f"{key}.scopes", f"{scope[:64]} is not in oauth.scope"))
         if r.connect_timeout <= 0 or r.read_timeout <= 0:
             p.append(Problem(f"{key}.read_timeout", "timeouts must be positive"))
         if r.max_body_bytes < 0:

@@ -99,6 +99,8 @@ class InsecureSettings:
     plain_http_cookies: bool = False
     allow_algorithms: list[str] = field(default_factory=list)
     logout_token_without_typ: bool = False
+    # plain-http AS endpoints on loopback hosts, for an AS whose issuer is not itself loopback
+    loopback_endpoints: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from bff.errors import InvalidLogoutToken, SessionExpired, StoreUnavailable
 from bff.oauth.client import FapiClient
 from bff.oauth.clock import Clock
+from bff.oauth.logout_token import acceptable_until
 from bff.sessions.model import Session
 from bff.store import keys
 from bff.store.base import Store
@@ -78,11 +79,10 @@ class BackchannelLogout:
         if not token:
             raise InvalidLogoutToken("no logout_token parameter")
         claims = await self._client.validate_logout_token(token, self._strict_typ)
-        now = self._clock()
-        exp = claims.get("exp")
-        ttl = max(60.0, (float(exp) - now) if isinstance(exp, int | float) else 0.0) + 120
-        if not await self._store.set_if_absent(keys.logout_jti(str(claims["jti"])), b"1",
-                                               math.ceil(ttl)):
+        # §2.6 step 8: the jti is kept for as long as the token itself would still be accepted
+        until = acceptable_until(claims, skew=self._client.settings.clock_skew)
+        ttl = max(1, math.ceil(until - self._clock()) + 1)
+        if not await self._store.set_if_absent(keys.logout_jti(str(claims["jti"])), b"1", ttl):
             raise InvalidLogoutToken("logout token jti replayed")
         sid = claims.get("sid") if isinstance(claims.get("sid"), str) else None
         sub = claims.get("sub") if isinstance(claims.get("sub"), str) else None

@@ -9,10 +9,10 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from bff.config.model import Settings
 from bff.errors import (
@@ -31,10 +31,14 @@ from bff.errors import (
 )
 from bff.handler.backchannel import SessionRevocations
 from bff.handler.refresh import SingleFlightRefresher
-from bff.oauth.authorization_response import check_authorization_response
+from bff.oauth.authorization_response import (
+    check_authorization_response,
+    parse_authorization_response,
+)
 from bff.oauth.client import AuthorizationRequest, FapiClient
 from bff.oauth.clock import Clock
 from bff.oauth.dpop import DPoPKey
+from bff.oauth.id_token import check_refreshed_id_token
 from bff.sessions.cookies import CookieNames, SetCookie
 from bff.sessions.model import AccessToken, LoginTransaction, Session
 from bff.sessions.stores import SessionStore
@@ -44,6 +48,41 @@ from bff.telemetry.metrics import METRICS
 log = logging.getLogger("bff.handler")
 
 DEFAULT_RESOURCE = ""
+# refresh results a stale cookie may walk through before giving up (each one after the first
+# stored result costs a refresh at the AS)
+MAX_REFRESH_STEPS = 3
+
+
+def token_key(resource: str, scopes: Collection[str] = ()) -> str:
+    """The session's key for the access token of ``resource`` with exactly ``scopes``.
+
+    A resource is a URI, which holds no space (RFC 3986 §2), so a space separates the scope.
+    """
+    scope = " ".join(sorted(set(scopes)))
+    return f"{resource} {scope}" if scope else resource
+
+
+def split_token_key(key: str) -> tuple[str, str]:
+    """``(resource, scope)`` of a ``token_key``."""
+    resource, _, scope = key.partition(" ")
+    return resource, scope
+
+
+def requested_max_age(params: Mapping[str, str]) -> int | None:
+    """The ``max_age`` a login asks for (OIDC Core §3.1.2.1), or None."""
+    raw = params.get("max_age")
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise MalformedBody("max_age must be a non-negative integer")
+    return int(raw)
+
+
+def check_userinfo_sub(claims: dict[str, Any], sub: str) -> dict[str, Any]:
+    """OIDC Core §5.3.2: a userinfo response about another subject must not be used."""
+    if claims.get("sub") != sub:
+        raise IDTokenInvalid("userinfo sub differs from the session sub")
+    return claims
 
 
 @dataclass
@@ -62,17 +101,40 @@ class ActiveSession:
     cookies: list[SetCookie] = field(default_factory=list)
 
 
+_MAX_DECODINGS = 4
+
+
+def _is_local_path(text: str) -> bool:
+    """One reading of ``returnTo``: a path on this origin, with nothing a parser could bend."""
+    if not text.startswith("/") or text.startswith("//") or "\\" in text:
+        return False
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text):
+        return False
+    parts = urlsplit(text)
+    return not parts.scheme and not parts.netloc
+
+
 def check_return_to(value: Any) -> str:
-    """``returnTo`` must be a path on this site: no scheme, host, ``//`` or backslash."""
+    """``returnTo`` must be a path on this site, however often it is percent-decoded.
+
+    Invariant: every percent-decoding of an accepted value (until decoding changes nothing),
+    with backslashes read as slashes, starts with one ``/``, has no scheme, no host and no
+    control character; so ``/%2F%2Fevil``, ``/%5Cevil`` and encoded CR/LF are refused too
+    (RFC 9700 §4.11: a later decoding step in the SPA or a proxy must not turn it into a URL).
+    """
     if value is None:
         return "/"
     if not isinstance(value, str) or len(value) > 2048:
         raise InvalidReturnTo("returnTo is not a string")
-    parts = urlsplit(value)
-    if (not value.startswith("/") or value.startswith("//") or "\\" in value or parts.scheme
-            or parts.netloc or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)):
-        raise InvalidReturnTo("returnTo is not a relative path")
-    return value
+    reading = value
+    for _ in range(_MAX_DECODINGS + 1):
+        if not _is_local_path(reading):
+            raise InvalidReturnTo("returnTo is not a relative path")
+        decoded = unquote(reading, errors="replace") if "%" in reading else reading
+        if decoded == reading:
+            return value
+        reading = decoded
+    raise InvalidReturnTo("returnTo is encoded too many times")
 
 
 class BrowserHandler:
@@ -142,12 +204,13 @@ class BrowserHandler:
         refused = sorted(k for k in extra if k not in allowed)
         if refused:
             raise ParameterNotAllowed(f"extraParams not allowed: {', '.join(refused)[:200]}")
+        max_age = requested_max_age({**self.settings.oauth.authorization_params, **extra})
         dpop_key = DPoPKey.generate(self.settings.oauth.dpop_algorithm, self.clock)
         txn = LoginTransaction(transaction_id=secrets.token_urlsafe(16),
                                state=secrets.token_urlsafe(32), nonce=secrets.token_urlsafe(32),
                                code_verifier=secrets.token_urlsafe(48),
                                dpop_jwk=dpop_key.private_jwk, return_to=return_to,
-                               created_at=self.clock())
+                               created_at=self.clock(), max_age=max_age)
         url = await self.client.push_authorization(AuthorizationRequest(
             state=txn.state, nonce=txn.nonce, code_verifier=txn.code_verifier, dpop_key=dpop_key,
             resource=tuple(self.settings.oauth.resources), extra_params=extra))
@@ -158,7 +221,7 @@ class BrowserHandler:
         page_url = body.get("pageUrl")
         if not isinstance(page_url, str) or len(page_url) > 8192:
             raise MalformedBody("pageUrl must be a string")
-        params = dict(parse_qsl(urlsplit(page_url).query, keep_blank_values=True))
+        params = parse_authorization_response(urlsplit(page_url).query)
         if "response" in params:
             if self.settings.oauth.response_mode not in ("jwt", "query.jwt"):
                 raise InvalidRequest("JWT-secured authorization responses are not enabled")
@@ -180,7 +243,9 @@ class BrowserHandler:
             raise
         if not tokens.id_token:
             raise AuthorizationServerError("token response without id_token")
-        claims = await self.client.validate_id_token(tokens.id_token, txn.nonce)
+        claims = await self.client.validate_id_token(
+            tokens.id_token, txn.nonce, access_token=tokens.access_token,
+            requested_max_age=txn.max_age)
         profile = await self._userinfo_claims(tokens.access_token, dpop_key, str(claims["sub"]))
         now = self.clock()
         merged = {**profile, **claims}
@@ -218,11 +283,7 @@ class BrowserHandler:
         """Profile claims for the session; the AS may keep them out of the ID token."""
         if not self.settings.oauth.fetch_userinfo_at_login:
             return {}
-        claims = await self.client.userinfo(access_token, dpop_key)
-        if claims.get("sub") != sub:
-            # OIDC Core §5.3.2: a userinfo response for another subject must not be used
-            raise IDTokenInvalid("userinfo sub differs from the ID token sub")
-        return claims
+        return check_userinfo_sub(await self.client.userinfo(access_token, dpop_key), sub)
 
     async def _not_handled(self, cookies: Mapping[str, str]) -> Outcome:
         try:
@@ -261,46 +322,77 @@ class BrowserHandler:
         return key
 
     async def userinfo(self, cookies: Mapping[str, str]) -> Outcome:
-        """The AS userinfo, fetched with the session's DPoP-bound token."""
+        """The AS userinfo for the session's subject, fetched with its DPoP-bound token.
+
+        A 401 ``invalid_token`` (revoked or expired early at the AS) refreshes once and
+        retries, as the proxy does (RFC 6750 §3.1).
+        """
         active = await self.load(cookies)
         token = await self.access_token(active, cookies, DEFAULT_RESOURCE)
-        claims = await self.client.userinfo(token.token, self.dpop_key(active.session))
-        return Outcome(claims, active.cookies)
+        try:
+            claims = await self.client.userinfo(token.token, self.dpop_key(active.session))
+        except AuthorizationServerError as exc:
+            if exc.oauth_error != "invalid_token":
+                raise
+            token = await self.access_token(active, cookies, DEFAULT_RESOURCE, force=True)
+            claims = await self.client.userinfo(token.token, self.dpop_key(active.session))
+        return Outcome(check_userinfo_sub(claims, active.session.sub), active.cookies)
 
     # -- tokens ----------------------------------------------------------------------------------
 
     async def access_token(self, active: ActiveSession, cookies: Mapping[str, str],
                            resource: str, *, force: bool = False) -> AccessToken:
-        """A valid access token for ``resource``, refreshing (single-flight) when needed."""
+        """A valid access token for a token key (see ``token_key``), refreshing when needed.
+
+        A cookie several generations old walks the stored refresh results (free) up to
+        MAX_REFRESH_STEPS times; the token each step yields is looked at before another step,
+        so a refresh paid for at the AS is always used.
+        """
         margin = self.settings.oauth.refresh_margin
         stale_generation = active.session.generation if force else -1
-        for _ in range(3):
+        for step in range(MAX_REFRESH_STEPS + 1):
             s = active.session
             token = s.tokens.get(resource)
             if token is not None and token.expires_at - margin > self.clock() and (
                     s.generation != stale_generation):
                 return token
+            if step == MAX_REFRESH_STEPS:
+                break
             fresh = await self.refresher.refresh(
                 s, lambda old: self._refresh_tokens(old, resource))
             await self.save(active, fresh, cookies)
         raise SessionExpired("could not obtain a fresh access token")
 
-    async def _refresh_tokens(self, session: Session, resource: str) -> Session:
+    async def _refresh_tokens(self, session: Session, key: str) -> Session:
         if not session.refresh_token:
             raise SessionExpired("no refresh token")
+        resource, scope = split_token_key(key)
+        dpop_key = self.dpop_key(session)
         try:
-            tokens = await self.client.refresh(session.refresh_token, self.dpop_key(session),
-                                               resource or None)
+            tokens = await self.client.refresh(session.refresh_token, dpop_key,
+                                               resource or None, scope or None)
         except AuthorizationServerError as exc:
             if exc.oauth_error == "invalid_grant":
                 raise SessionExpired("refresh token refused") from exc
             raise
+        id_token = session.id_token
+        if tokens.id_token:
+            # OIDC Core §12.2: validated as at login, then same iss (the configured issuer,
+            # checked above), same sub, aud with the client; otherwise the refresh is refused
+            # and the session stays as it was
+            claims = await self.client.validate_id_token(tokens.id_token, None,
+                                                         access_token=tokens.access_token)
+            check_refreshed_id_token(claims, sub=session.sub,
+                                     auth_time=session.claims.get("auth_time"))
+            if id_token is not None:
+                id_token = tokens.id_token
         updated = dict(session.tokens)
-        updated[resource] = AccessToken(tokens.access_token, tokens.expires_at)
+        updated[key] = AccessToken(tokens.access_token, tokens.expires_at)
         log.info("tokens refreshed", extra={"event": "refresh", "sub": session.sub})
         METRICS.events.inc(event="refresh")
         return session.with_changes(tokens=updated, generation=session.generation + 1,
-                                    refresh_token=tokens.refresh_token or session.refresh_token)
+                                    refresh_token=tokens.refresh_token or session.refresh_token,
+                                    id_token=id_token)
 
     async def refresh(self, cookies: Mapping[str, str], csrf: str | None) -> Outcome:
         """Refresh now (``POST /bff/refresh``)."""

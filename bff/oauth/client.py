@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -56,6 +56,7 @@ class ClientSettings:
     authorization_params: Mapping[str, str] = field(default_factory=dict)
     request_objects: bool = False
     response_mode: str = ""
+    loopback_endpoints: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ class FapiClient:
         self.settings = settings
         self.http = http
         self.clock = clock
-        self.discovery = Discovery(settings.issuer, http, clock)
+        self.discovery = Discovery(settings.issuer, http, clock,
+                                   loopback_endpoints=settings.loopback_endpoints)
         self.nonces = NonceCache()
         self.nonce_retries = 0
 
@@ -149,19 +151,29 @@ class FapiClient:
         return await self._token(form, dpop_key)
 
     async def refresh(self, refresh_token: str, dpop_key: DPoPKey,
-                      resource: str | None = None) -> TokenSet:
-        """The refresh token grant with DPoP (RFC 6749 §6)."""
+                      resource: str | None = None, scope: str | None = None) -> TokenSet:
+        """The refresh token grant with DPoP (RFC 6749 §6), optionally narrowing ``scope``."""
         form: dict[str, str | list[str]] = {"grant_type": "refresh_token",
                                             "refresh_token": refresh_token}
         if resource:
             form["resource"] = resource
+        if scope:
+            form["scope"] = scope
         return await self._token(form, dpop_key)
 
     async def _token(self, form: Mapping[str, str | list[str]], dpop_key: DPoPKey) -> TokenSet:
         meta = await self.discovery.metadata()
         response = await self._post(meta.token_endpoint, form, "token", dpop_key)
-        tokens = process_token_response(response, now=self.clock())
-        check_dpop_binding(jwt_claims_unverified(tokens.access_token), dpop_key)
+        now = self.clock()
+        tokens = process_token_response(response, now=now)
+        claims = jwt_claims_unverified(tokens.access_token)
+        check_dpop_binding(claims, dpop_key)
+        exp = claims.get("exp") if claims else None
+        if (isinstance(exp, int | float) and not isinstance(exp, bool)
+                and now < exp < tokens.expires_at):
+            # a JWT access token that ends before expires_in says is still refreshed on time;
+            # an exp already past is a clock difference with the AS, and expires_in wins then
+            tokens = replace(tokens, expires_at=float(exp))
         return tokens
 
     async def _signing_keys(self, token: str, error: type[BFFError]) -> KeySet:
@@ -169,13 +181,19 @@ class FapiClient:
         kid = peek_header(token, error).get("kid")
         return await self.discovery.jwks(kid if isinstance(kid, str) else None)
 
-    async def validate_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
-        """Validate an ID token from the token endpoint (OIDC Core §3.1.3.7)."""
+    async def validate_id_token(self, id_token: str, nonce: str | None, *,
+                                access_token: str | None = None,
+                                requested_max_age: int | None = None) -> dict[str, Any]:
+        """Validate an ID token from the token endpoint (OIDC Core §3.1.3.7).
+
+        ``nonce`` is None for an ID token from a refresh, where it is optional (§12.2).
+        """
         s = self.settings
         keys = await self._signing_keys(id_token, IDTokenInvalid)
         return validate_id_token(id_token, keys, issuer=s.issuer, client_id=s.client_id,
                                  nonce=nonce, now=self.clock(), skew=s.clock_skew,
-                                 algorithms=s.algorithms)
+                                 algorithms=s.algorithms, access_token=access_token,
+                                 requested_max_age=requested_max_age)
 
     async def read_jarm_response(self, token: str) -> dict[str, str]:
         """The parameters of a JWT-secured authorization response, after verifying it."""

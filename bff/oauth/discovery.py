@@ -8,19 +8,55 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import ipaddress
+import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from bff.crypto.seal import b64url_decode
 from bff.errors import BFFError, InvalidMetadata
 from bff.oauth.clock import Clock, system_clock
 from bff.oauth.http import json_body, send
 
+log = logging.getLogger("bff.oauth.discovery")
+
 _REQUIRED = ("authorization_endpoint", "token_endpoint", "jwks_uri",
              "pushed_authorization_request_endpoint")
+# every endpoint the BFF calls or sends a browser to; each must be https (FAPI 2.0 §5.2.1)
+_ENDPOINTS = (*_REQUIRED, "userinfo_endpoint", "revocation_endpoint", "introspection_endpoint",
+              "end_session_endpoint", "registration_endpoint")
+# RFC 7518 §3.3 and FAPI 2.0 §5.4: RSA keys shorter than this are not trusted
+MIN_RSA_BITS = 2048
+
+
+def is_loopback_url(url: str) -> bool:
+    """The URL's host is a loopback address or ``localhost``."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def endpoint_allowed(url: str, *, allow_loopback_http: bool) -> bool:
+    """``https``, or plain ``http`` to a loopback host when that is allowed."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return False
+    if not parts.hostname or parts.username is not None or parts.fragment:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and allow_loopback_http and is_loopback_url(url)
 
 
 @dataclass(frozen=True)
@@ -39,8 +75,13 @@ class Metadata:
     registration_endpoint: str | None = None
 
 
-def process_metadata_response(response: httpx.Response, issuer: str) -> Metadata:
-    """Validate a discovery document (RFC 8414 §3.2, §3.3)."""
+def process_metadata_response(response: httpx.Response, issuer: str, *,
+                              loopback_endpoints: bool = False) -> Metadata:
+    """Validate a discovery document (RFC 8414 §3.2, §3.3); every endpoint must be https.
+
+    Plain http is allowed only to loopback hosts, and only for a loopback issuer (a local
+    development AS) or when ``loopback_endpoints`` (``[insecure]``) says so.
+    """
     if response.status_code != 200:
         raise InvalidMetadata(f"discovery answered HTTP {response.status_code}")
     doc = json_body(response)
@@ -49,6 +90,16 @@ def process_metadata_response(response: httpx.Response, issuer: str) -> Metadata
     missing = [k for k in _REQUIRED if not isinstance(doc.get(k), str)]
     if missing:
         raise InvalidMetadata(f"metadata lacks {', '.join(missing)}")
+    allow_http = loopback_endpoints or (issuer.startswith("http://") and is_loopback_url(issuer))
+    for name in _ENDPOINTS:
+        value = doc.get(name)
+        if not isinstance(value, str):
+            continue  # absent (a required one was checked above); a non-string is ignored
+        if not endpoint_allowed(value, allow_loopback_http=allow_http):
+            # the field name only: the URL is the AS's, but say exactly what was refused
+            log.error("AS metadata refused: endpoint is not https",
+                      extra={"event": "metadata_refused", "field": name})
+            raise InvalidMetadata(f"metadata {name} is not an https URL")
 
     def opt(name: str) -> str | None:
         value = doc.get(name)
@@ -71,11 +122,27 @@ def process_jwks_response(response: httpx.Response) -> KeySet:
         raise InvalidMetadata(f"jwks answered HTTP {response.status_code}")
     doc = json_body(response)
     keys: list[dict[str, Any]] = [k for k in doc.get("keys", []) if isinstance(k, dict)
-                                  and k.get("use", "sig") == "sig" and "d" not in k]
+                                  and k.get("use", "sig") == "sig" and "d" not in k
+                                  and not _weak_rsa(k)]
     try:
         return KeySet.import_key_set({"keys": keys})
     except (JoseError, ValueError, TypeError) as exc:
         raise InvalidMetadata("jwks is malformed") from exc
+
+
+def _weak_rsa(jwk: dict[str, Any]) -> bool:
+    """An RSA key whose modulus is shorter than MIN_RSA_BITS (logged, then left out)."""
+    if jwk.get("kty") != "RSA":
+        return False
+    try:
+        bits = int.from_bytes(b64url_decode(str(jwk.get("n", ""))), "big").bit_length()
+    except ValueError:
+        return True
+    if bits < MIN_RSA_BITS:
+        log.warning("AS signing key ignored: RSA modulus below 2048 bits",
+                    extra={"event": "jwks_key_refused", "kid": str(jwk.get("kid", ""))[:64]})
+        return True
+    return False
 
 
 class Discovery:
@@ -83,8 +150,10 @@ class Discovery:
 
     def __init__(self, issuer: str, http: httpx.AsyncClient, clock: Clock = system_clock,
                  ttl: float = 3600.0, jwks_min_refresh: float = 30.0,
-                 jwks_failure_cooldown: float = 5.0) -> None:
+                 jwks_failure_cooldown: float = 5.0, *,
+                 loopback_endpoints: bool = False) -> None:
         self.issuer = issuer
+        self.loopback_endpoints = loopback_endpoints
         self._http = http
         self._clock = clock
         self._ttl = ttl
@@ -107,7 +176,8 @@ class Discovery:
                 if self._metadata is None or now - self._metadata_at > self._ttl:
                     url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
                     response = await send(self._http, self._http.build_request("GET", url))
-                    self._metadata = process_metadata_response(response, self.issuer)
+                    self._metadata = process_metadata_response(
+                        response, self.issuer, loopback_endpoints=self.loopback_endpoints)
                     self._metadata_at = now
         return self._metadata
 

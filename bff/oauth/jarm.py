@@ -7,7 +7,7 @@ from collections.abc import Collection
 from joserfc.jwk import KeySet
 
 from bff.errors import InvalidJARMResponse, IssMismatch, IssMissing
-from bff.oauth.claims import check_issuer_and_audience
+from bff.oauth.claims import check_expiry, check_issuer_and_audience, check_not_before
 from bff.oauth.jws import verify
 
 _PARAMS = ("code", "state", "iss", "error", "error_description")
@@ -23,7 +23,6 @@ def process_jarm_response(token: str, keys: KeySet, *, issuer: str, client_id: s
         raise IssMismatch("JARM response from another issuer")
     check_issuer_and_audience(claims, issuer=issuer, client_id=client_id,
                               error=InvalidJARMResponse)
-    exp = claims.get("exp")
-    if not isinstance(exp, int | float) or isinstance(exp, bool) or exp + skew < now:
-        raise InvalidJARMResponse("JARM response expired or without exp")
+    check_expiry(claims, now=now, skew=skew, error=InvalidJARMResponse)
+    check_not_before(claims, now=now, skew=skew, error=InvalidJARMResponse)
     return {k: str(claims[k]) for k in _PARAMS if isinstance(claims.get(k), str)}

@@ -9,6 +9,10 @@ import httpx
 from bff.errors import BearerDowngrade, InvalidTokenResponse
 from bff.oauth.http import json_body, raise_for_oauth_error
 
+# the longest access-token lifetime believed from ``expires_in``; longer ones are refreshed
+# after this anyway (FAPI 2.0 expects short-lived access tokens)
+MAX_EXPIRES_IN = 3600
+
 
 @dataclass(frozen=True)
 class TokenSet:
@@ -38,6 +42,8 @@ def process_token_response(response: httpx.Response, *, now: float) -> TokenSet:
     expires_in = body.get("expires_in", 300)
     if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in <= 0:
         raise InvalidTokenResponse("expires_in is not a positive integer")
+    # an absurd lifetime (10**15 s) would mean "never refresh": refreshing early is harmless
+    expires_in = min(expires_in, MAX_EXPIRES_IN)
     refresh_token = body.get("refresh_token")
     id_token = body.get("id_token")
     scope = body.get("scope")

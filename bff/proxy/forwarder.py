@@ -23,7 +23,7 @@ from bff.errors import (
     ResourceServerTimeout,
     ResourceServerUnavailable,
 )
-from bff.handler.browser import ActiveSession, BrowserHandler
+from bff.handler.browser import ActiveSession, BrowserHandler, token_key
 from bff.oauth.dpop import NonceCache
 from bff.proxy.headers import RESPONSE_DROP, request_headers
 from bff.proxy.paths import check_tail
@@ -84,7 +84,7 @@ class ProxyRoute:
         self.prefix = route.prefix
         self.base = route.upstream.rstrip("/")
         self.origin = NonceCache.origin(self.base)
-        self.resource = route.resource or ""
+        self.resource = token_key(route.resource or "", route.scopes)
         self.nonces = nonces
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=route.connect_timeout,
                                              sock_read=route.read_timeout)

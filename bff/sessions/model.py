@@ -69,6 +69,8 @@ class LoginTransaction:
     dpop_jwk: dict[str, Any]
     return_to: str
     created_at: float
+    # the max_age the login asked for: the ID token's auth_time must honour it (OIDC Core §3.1.2.1)
+    max_age: int | None = None
 
     def __repr__(self) -> str:
         return f"LoginTransaction(created_at={self.created_at}, <secrets redacted>)"

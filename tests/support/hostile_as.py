@@ -38,6 +38,8 @@ class HostileAS:
     token_error: str | None = None
     demand_nonce: bool = True
     client_id: str = "bff"
+    userinfo_claims: dict[str, Any] = field(default_factory=lambda: {"sub": "mallory"})
+    userinfo_invalid_token: int = 0  # answer this many userinfo calls 401 invalid_token first
 
     def count(self, path: str) -> int:
         return sum(1 for p, _ in self.calls if p == path)
@@ -102,7 +104,11 @@ class HostileAS:
 
         async def me(request: Request) -> Response:
             self.calls.append(("/me", {}))
-            return JSONResponse({"sub": "mallory"})
+            if self.userinfo_invalid_token > 0:
+                self.userinfo_invalid_token -= 1
+                return JSONResponse({"error": "invalid_token"}, 401, headers={
+                    "WWW-Authenticate": 'DPoP error="invalid_token"'})
+            return JSONResponse(self.userinfo_claims)
 
         async def revoke(request: Request) -> Response:
             await record(request)

@@ -220,6 +220,12 @@ def test_table_of_wrong_type(keydir: Path) -> None:
      "routes[0].max_body_bytes", "negative"),
     ([{"prefix": "/api", "upstream": "https://a.example", "nope": 1}], "routes[0].nope",
      "unknown"),
+    ([{"prefix": "/api", "upstream": "https://a.example", "scopes": ["payments"]}],
+     "routes[0].scopes", "not in oauth.scope"),
+    ([{"prefix": "/api", "upstream": "https://a.example", "scopes": ["openid email"]}],
+     "routes[0].scopes", "scope token"),
+    ([{"prefix": "/api", "upstream": "https://a.example", "scopes": ['pro"file']}],
+     "routes[0].scopes", "scope token"),
 ])
 def test_route_problems(keydir: Path, routes: list[dict[str, Any]], key: str,
                         message: str) -> None:
@@ -229,6 +235,17 @@ def test_route_problems(keydir: Path, routes: list[dict[str, Any]], key: str,
     found = problems_of(caught)
     assert list(found) == [key]
     assert message in found[key]
+
+
+@pytest.mark.spec("RFC 6749 §6")
+def test_route_scopes_within_the_login_scope_load(keydir: Path) -> None:
+    """RFC 6749 §6: a refresh may only narrow; route scopes from oauth.scope are accepted."""
+    raw = {**base(), "routes": [{"prefix": "/api", "upstream": "https://a.example",
+                                 "scopes": ["profile", "email"]}],
+           "insecure": {"loopback_endpoints": True}}
+    loaded = load_settings_from_mapping(raw, {}, base_dir=keydir).settings
+    assert loaded.routes[0].scopes == ["profile", "email"]
+    assert loaded.insecure.loopback_endpoints is True
 
 
 def test_route_next_to_bff_prefix_is_fine(keydir: Path) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, quote
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bff.errors import (
     AuthorizationErrorResponse,
@@ -11,7 +15,11 @@ from bff.errors import (
     IssMissing,
     StateMismatch,
 )
-from bff.oauth.authorization_response import check_authorization_response
+from bff.oauth.authorization_response import (
+    PROTOCOL_PARAMS,
+    check_authorization_response,
+    parse_authorization_response,
+)
 
 ISSUER = "https://as.example"
 STATE = "s-3f9a"
@@ -82,3 +90,71 @@ def test_error_detail_is_bounded() -> None:
 def test_code_required(params: dict[str, str]) -> None:
     with pytest.raises(InvalidRequest):
         check(params)
+
+
+# -- parsing the redirect's query: duplicates and mixtures are refused --------------------------
+
+
+@pytest.mark.spec("RFC 6749 §3.1")
+@pytest.mark.parametrize("query", [
+    f"code=c&state={STATE}&iss={ISSUER}&iss=https://evil.example",
+    f"code=c&state={STATE}&iss=https://evil.example&iss={ISSUER}",
+    f"code=c&state={STATE}&state=other&iss={ISSUER}",
+    f"code=c&code=d&state={STATE}&iss={ISSUER}",
+    f"code=c&state={STATE}&iss={ISSUER}&i%73s=https://evil.example",
+    f"code=c&state={STATE}&iss={ISSUER}&iss=",
+    "response=a.b.c&response=d.e.f",
+    f"error=access_denied&error=x&state={STATE}&iss={ISSUER}",
+])
+def test_repeated_parameters_refused(query: str) -> None:
+    """RFC 6749 §3.1 (parameters must not be included more than once): no "last wins"."""
+    with pytest.raises(InvalidRequest, match="repeats"):
+        parse_authorization_response(query)
+
+
+@pytest.mark.spec("JARM §4.1")
+@pytest.mark.parametrize("extra", ["code=c", f"state={STATE}", f"iss={ISSUER}",
+                                   "error=access_denied", "error_description=x", "code="])
+def test_jarm_response_with_plain_parameters_refused(extra: str) -> None:
+    """JARM §4.1: a JWT-secured response carries its parameters inside the JWT only; plain
+    ones next to it are unsigned additions, refused rather than ignored."""
+    with pytest.raises(InvalidRequest, match="JWT-secured"):
+        parse_authorization_response(f"response=a.b.c&{extra}")
+
+
+def test_page_parameters_are_ignored_and_may_repeat() -> None:
+    got = parse_authorization_response(
+        f"tab=1&tab=2&code=c&state={STATE}&iss={ISSUER.replace(':', '%3A')}&utm=x")
+    assert got == {"code": "c", "state": STATE, "iss": ISSUER}
+    assert parse_authorization_response("response=a.b.c&tab=1") == {"response": "a.b.c"}
+    assert parse_authorization_response("") == {}
+
+
+# the protocol names and a few near-misses, values from a small alphabet incl. & = % and +
+_names = st.sampled_from(["code", "state", "iss", "error", "error_description", "response",
+                          "error_uri", "Code", "iss ", "tab", "co%64e", "st%61te"])
+_values = st.text(alphabet="ab&=%+2F ", max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_names, _values), max_size=8))
+def test_parser_never_resolves_a_repeat(pairs: list[tuple[str, str]]) -> None:
+    """Invariant: for any query, the parser either refuses it or returns, for each protocol
+    parameter, the one and only value the query carries (never one of several), and never a
+    JWT-secured response together with a plain parameter."""
+    query = "&".join(f"{n}={quote(v, safe='')}" for n, v in pairs)
+    try:
+        got = parse_authorization_response(query)
+    except InvalidRequest:
+        decoded = [n for n, _ in parse_qsl(query, keep_blank_values=True)]
+        protocol = [n for n in decoded if n in PROTOCOL_PARAMS]
+        assert len(protocol) != len(set(protocol)) or (
+            "response" in protocol and len(set(protocol)) > 1)
+        return
+    values: dict[str, list[str]] = {}
+    for n, v in parse_qsl(query, keep_blank_values=True):
+        values.setdefault(n, []).append(v)
+    assert set(got) == {n for n in values if n in PROTOCOL_PARAMS}
+    for name, value in got.items():
+        assert values[name] == [value]
+    assert not ("response" in got and len(got) > 1)

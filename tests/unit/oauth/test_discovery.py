@@ -233,3 +233,61 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_fetch(clock: Frozen
         gate.release.set()
         assert [k.kid for k in (await second).keys] == ["a"]
         assert gate.fetches == 1
+
+
+# -- every endpoint https; plain http only to loopback for a loopback issuer or [insecure] ----
+
+_ENDPOINT_FIELDS = ["pushed_authorization_request_endpoint", "token_endpoint",
+                    "userinfo_endpoint", "revocation_endpoint", "introspection_endpoint",
+                    "end_session_endpoint", "jwks_uri", "authorization_endpoint"]
+
+
+@pytest.mark.spec("FAPI 2.0 Security Profile §5.2.1")
+@pytest.mark.parametrize("field", _ENDPOINT_FIELDS)
+@pytest.mark.parametrize("url", ["http://as.example/x", "http://127.0.0.1/x", "ftp://as.example/x",
+                                 "javascript:alert(1)", "//as.example/x", "/token",
+                                 "https://user@as.example/x", "https://as.example:99999/x",
+                                 "http://localhost/x", "https:///x"])
+def test_non_https_endpoint_refused(field: str, url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """FAPI 2.0 §5.2.1 (TLS everywhere): an endpoint that is not https is refused, and the log
+    says which field."""
+    with pytest.raises(InvalidMetadata, match=field):
+        process_metadata_response(json_response(metadata(**{field: url})), ISSUER)
+    assert any(getattr(r, "field", None) == field for r in caplog.records)
+
+
+@pytest.mark.parametrize("field", _ENDPOINT_FIELDS)
+def test_loopback_http_allowed_for_a_loopback_issuer_or_when_insecure(field: str) -> None:
+    local = "http://127.0.0.1:9000"
+    doc = {k: f"{local}/{k}" for k in _ENDPOINT_FIELDS}
+    meta = process_metadata_response(json_response({**doc, "issuer": local}), local)
+    assert getattr(meta, field) == f"{local}/{field}"
+    with pytest.raises(InvalidMetadata, match=field):
+        process_metadata_response(json_response(metadata(**{field: "http://127.0.0.1/x"})),
+                                  ISSUER)
+    meta = process_metadata_response(json_response(metadata(**{field: "http://[::1]:8/x"})),
+                                     ISSUER, loopback_endpoints=True)
+    assert getattr(meta, field) == "http://[::1]:8/x"
+    with pytest.raises(InvalidMetadata, match=field):
+        process_metadata_response(json_response(metadata(**{field: "http://as.example/x"})),
+                                  ISSUER, loopback_endpoints=True)
+    with pytest.raises(InvalidMetadata, match=field):
+        process_metadata_response(json_response(
+            {**doc, "issuer": local, field: "http://10.0.0.1/x"}), local)
+
+
+@pytest.mark.spec("FAPI 2.0 Security Profile §5.4")
+def test_rsa_keys_under_2048_bits_are_left_out_of_the_key_set() -> None:
+    """FAPI 2.0 §5.4 (RSA keys of at least 2048 bits): a 1024-bit AS key is not trusted."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from bff.crypto.seal import b64url_encode
+
+    def jwk(bits: int, kid: str) -> dict[str, Any]:
+        numbers = rsa.generate_private_key(65537, bits).public_key().public_numbers()
+        return {"kty": "RSA", "kid": kid, "e": "AQAB",
+                "n": b64url_encode(numbers.n.to_bytes((bits + 7) // 8, "big"))}
+
+    small, big = jwk(1024, "small"), jwk(2048, "big")
+    keys = process_jwks_response(json_response({"keys": [small, big]}))
+    assert [k.kid for k in keys.keys] == ["big"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 import pytest
@@ -9,7 +11,12 @@ from joserfc.jwk import KeySet
 
 from bff.crypto.keys import FAPI_ALGORITHMS, generate_signing_jwk
 from bff.errors import IDTokenInvalid, NonceMismatch
-from bff.oauth.id_token import check_id_token_claims, validate_id_token
+from bff.oauth.id_token import (
+    at_hash,
+    check_id_token_claims,
+    check_refreshed_id_token,
+    validate_id_token,
+)
 from bff.oauth.jws import JWSSigner, encode_segment
 
 ISSUER = "https://as.example"
@@ -174,3 +181,114 @@ def test_validate_checks_claims_after_the_signature(signers: dict[str, JWSSigner
     token = signers["ES256"].sign({"kid": "as-ES256"}, good_claims(nonce="other"))
     with pytest.raises(NonceMismatch):
         validate(token, as_keys)
+
+
+# -- hardening: nbf, typ, events, at_hash, max_age, plausible dates ------------------------------
+
+
+@pytest.mark.spec("RFC 7519 §4.1.5")
+def test_nbf_in_the_future_beyond_the_skew_refused() -> None:
+    """RFC 7519 §4.1.5: a token not yet valid (nbf past now + skew) is refused."""
+    check(good_claims(nbf=NOW + SKEW))
+    with pytest.raises(IDTokenInvalid, match="nbf"):
+        check(good_claims(nbf=NOW + SKEW + 1))
+    with pytest.raises(IDTokenInvalid, match="nbf"):
+        check(good_claims(nbf="soon"))
+
+
+@pytest.mark.spec("RFC 8725 §3.11")
+@pytest.mark.parametrize("typ", ["at+jwt", "application/at+JWT", "logout+jwt", "secevent+jwt",
+                                 "AT+JWT"])
+def test_typ_of_another_kind_of_jwt_refused(typ: Any, signers: dict[str, JWSSigner],
+                                            as_keys: KeySet) -> None:
+    """RFC 8725 §3.11: an access token or logout token is not accepted as an ID token."""
+    token = signers["ES256"].sign({"kid": "as-ES256", "typ": typ}, good_claims())
+    with pytest.raises(IDTokenInvalid, match="typ"):
+        validate(token, as_keys)
+
+
+@pytest.mark.parametrize("typ", ["JWT", "jwt", "application/jwt"])
+def test_generic_typ_accepted(typ: str, signers: dict[str, JWSSigner], as_keys: KeySet) -> None:
+    token = signers["ES256"].sign({"kid": "as-ES256", "typ": typ}, good_claims())
+    assert validate(token, as_keys)["sub"] == "alice"
+
+
+@pytest.mark.spec("OpenID Connect Back-Channel Logout 1.0 §2.4")
+@pytest.mark.parametrize("events", [{"http://schemas.openid.net/event/backchannel-logout": {}},
+                                    {}, "x"])
+def test_events_claim_refused(events: Any) -> None:
+    """Back-Channel Logout 1.0 §2.4: a token with events is a logout token, never an ID token."""
+    with pytest.raises(IDTokenInvalid, match="events"):
+        check(good_claims(events=events))
+
+
+@pytest.mark.spec("OpenID Connect Core §3.2.2.9")
+@pytest.mark.parametrize("alg", FAPI_ALGORITHMS)
+def test_at_hash_must_match_the_access_token(alg: str, signers: dict[str, JWSSigner],
+                                             as_keys: KeySet) -> None:
+    """OpenID Connect Core §3.1.3.8/§3.2.2.9: an at_hash that does not hash this access token
+    (left half of the alg's hash, base64url) is refused."""
+    right = at_hash("at-123", alg)
+    token = signers[alg].sign({"kid": f"as-{alg}"}, good_claims(at_hash=right))
+    assert validate_id_token(token, as_keys, issuer=ISSUER, client_id=CLIENT, nonce=NONCE,
+                             now=NOW, skew=SKEW, algorithms=FAPI_ALGORITHMS,
+                             access_token="at-123")["at_hash"] == right
+    for wrong in (at_hash("at-124", alg), "", 5):
+        token = signers[alg].sign({"kid": f"as-{alg}"}, good_claims(at_hash=wrong))
+        with pytest.raises(IDTokenInvalid, match="at_hash"):
+            validate_id_token(token, as_keys, issuer=ISSUER, client_id=CLIENT, nonce=NONCE,
+                              now=NOW, skew=SKEW, algorithms=FAPI_ALGORITHMS,
+                              access_token="at-123")
+
+
+@pytest.mark.parametrize(("alg", "name"), [("ES256", "sha256"), ("PS256", "sha256"),
+                                           ("EdDSA", "sha512")])
+def test_at_hash_is_the_left_half_of_the_algs_hash(alg: str, name: str) -> None:
+    """OpenID Connect Core §3.1.3.6: left-most half of the hash used by the JWS alg."""
+    digest = hashlib.new(name, b"jHkWEdUXMU1BwAsC4vtUsZwnNotGd6CQ").digest()
+    expected = base64.urlsafe_b64encode(digest[:len(digest) // 2]).rstrip(b"=").decode()
+    assert at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNotGd6CQ", alg) == expected
+
+
+@pytest.mark.spec("OpenID Connect Core §3.1.3.7 step 13")
+def test_auth_time_older_than_the_requested_max_age_refused() -> None:
+    """OpenID Connect Core §3.1.3.7 step 13: with max_age requested, auth_time is required and
+    must be no older than max_age (plus the skew)."""
+    def checked(**changes: Any) -> None:
+        check_id_token_claims(good_claims(**changes), issuer=ISSUER, client_id=CLIENT,
+                              nonce=NONCE, now=NOW, skew=SKEW, requested_max_age=600)
+    checked(auth_time=NOW - 600 - SKEW)
+    with pytest.raises(IDTokenInvalid, match="max_age"):
+        checked(auth_time=NOW - 600 - SKEW - 1)
+    with pytest.raises(IDTokenInvalid, match="auth_time"):
+        checked()
+    with pytest.raises(IDTokenInvalid, match="auth_time"):
+        checked(auth_time="yesterday")
+
+
+@pytest.mark.spec("RFC 7519 §2")
+@pytest.mark.parametrize("changes", [
+    {"exp": (NOW + 300) * 1000}, {"iat": NOW * 1000, "exp": NOW * 1000 + 300},
+    {"exp": float("inf")}, {"exp": float("nan")}, {"iat": -1}, {"exp": 10 ** 30},
+])
+def test_exp_and_iat_must_be_plausible_seconds(changes: dict[str, Any]) -> None:
+    """RFC 7519 §2: NumericDate is seconds; milliseconds, infinities and NaN are refused."""
+    with pytest.raises(IDTokenInvalid, match="plausible"):
+        check(good_claims(**changes))
+
+
+@pytest.mark.spec("OpenID Connect Core §12.2")
+def test_refreshed_id_token_for_another_subject_refused() -> None:
+    """OpenID Connect Core §12.2: a refreshed ID token keeps the sub (and auth_time)."""
+    check_refreshed_id_token(good_claims(), sub="alice")
+    check_refreshed_id_token(good_claims(auth_time=NOW - 5), sub="alice", auth_time=NOW - 5)
+    with pytest.raises(IDTokenInvalid, match="subject"):
+        check_refreshed_id_token(good_claims(sub="mallory"), sub="alice")
+    with pytest.raises(IDTokenInvalid, match="auth_time"):
+        check_refreshed_id_token(good_claims(auth_time=NOW), sub="alice", auth_time=NOW - 5)
+
+
+def test_refreshed_id_token_needs_no_nonce() -> None:
+    """OpenID Connect Core §12.2: the nonce is optional in a refreshed ID token."""
+    check_id_token_claims(good_claims(nonce=None), issuer=ISSUER, client_id=CLIENT, nonce=None,
+                          now=NOW, skew=SKEW)

@@ -13,7 +13,7 @@ from bff.errors import (
     DPoPNonceRequired,
     InvalidTokenResponse,
 )
-from bff.oauth.tokens import process_token_response
+from bff.oauth.tokens import MAX_EXPIRES_IN, process_token_response
 
 NOW = 1_700_000_000.0
 
@@ -145,3 +145,12 @@ def test_use_dpop_nonce_in_www_authenticate() -> None:
     with pytest.raises(DPoPNonceRequired):
         process_token_response(httpx.Response(401, headers={
             "WWW-Authenticate": 'DPoP error="use_dpop_nonce"', "DPoP-Nonce": "n1"}), now=NOW)
+
+
+@pytest.mark.spec("RFC 6749 §5.1")
+@pytest.mark.parametrize("expires_in", [10 ** 15, 10 ** 30, MAX_EXPIRES_IN + 1])
+def test_absurd_expires_in_is_clamped(expires_in: int) -> None:
+    """RFC 6749 §5.1: expires_in is the AS's hint; a lifetime past MAX_EXPIRES_IN (10**15 s
+    would mean "never refresh") is clamped so the session still refreshes."""
+    tokens = process_token_response(response(good(expires_in=expires_in)), now=NOW)
+    assert tokens.expires_at == NOW + MAX_EXPIRES_IN
