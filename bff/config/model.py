@@ -21,6 +21,7 @@ class ServerSettings:
     log_level: str = "info"
     access_log: bool = True
     metrics: bool = True
+    hsts: bool = True
 
 
 @dataclass(frozen=True)
