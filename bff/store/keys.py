@@ -53,3 +53,8 @@ def ended_session(session_ref: str) -> str:
 def session_latest(session_ref: str) -> str:
     """The newest token generation of a session, for copies of it that fell behind."""
     return f"{PREFIX}session-latest:{session_ref}"
+
+
+def session_generation(session_ref: str) -> str:
+    """The number of a session's newest token generation (small: read on every load)."""
+    return f"{PREFIX}session-generation:{session_ref}"

@@ -56,13 +56,22 @@ def revocations(fail_open: bool = True) -> tuple[SessionRevocations, CountingSto
     return SessionRevocations(store, clock, LIFETIME, fail_open, SEALER), store, clock
 
 
-def test_check_is_one_round_trip_with_every_marker_present() -> None:
+def test_check_of_an_up_to_date_copy_is_one_small_round_trip() -> None:
+    """The proxy's hot path: one get_many of markers and a number, no sealed state."""
     revs, store, _ = revocations()
-    with_sid = session().with_changes(as_sid="as-session")
+    with_sid = session(3).with_changes(as_sid="as-session")
     asyncio.run(revs.record_latest(session(3)))
     store.reads = 0
     assert asyncio.run(revs.check(with_sid)).generation == 3
     assert store.reads == 1
+
+
+def test_a_copy_that_fell_behind_is_upgraded() -> None:
+    revs, store, _ = revocations()
+    asyncio.run(revs.record_latest(session(3)))
+    store.reads = 0
+    assert asyncio.run(revs.check(session(1))).generation == 3
+    assert store.reads == 2
 
 
 def test_an_ended_session_stays_ended_until_no_copy_can_be_valid() -> None:
@@ -109,6 +118,7 @@ def test_an_unreadable_newest_generation_is_ignored() -> None:
     key = keys.session_latest(session_ref("s" * 43))
     other = Sealer([seal_key_from_jwk(generate_seal_jwk("other"))])
     asyncio.run(store.set(key, other.seal(session(5).to_bytes(), key).encode(), 60))
+    asyncio.run(store.set(keys.session_generation(session_ref("s" * 43)), b"5", 60))
     assert asyncio.run(revs.check(session(1))).generation == 1
 
 
@@ -145,4 +155,5 @@ def test_the_newest_generation_is_recorded_before_the_refresh_result_is_publishe
 
     asyncio.run(refresher.refresh(session(0), refresh))
     ref = session_ref("s" * 43)
-    assert store.order == [keys.session_latest(ref), keys.refresh_result("s" * 43, 0)]
+    assert store.order == [keys.session_latest(ref), keys.session_generation(ref),
+                           keys.refresh_result("s" * 43, 0)]
