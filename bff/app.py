@@ -36,7 +36,7 @@ from bff.store.factory import build_store
 from bff.telemetry.access import AccessLog
 from bff.web.backchannel import backchannel_route
 from bff.web.browser import browser_routes
-from bff.web.headers import STATIC_HEADERS, SecurityHeaders
+from bff.web.headers import HSTS_HEADER, STATIC_HEADERS, SecurityHeaders
 from bff.web.health import health_endpoints, metrics_endpoint
 from bff.web.limits import HeadLimitGuard, HeadLimits
 from bff.web.security import OriginGuard
@@ -102,9 +102,10 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
                               if s.session.store == "server" else CookieSessionStore(sealer, names))
     transactions = LoginTransactions(sealer, names, store, s.session.login_timeout,
                                      s.session.max_login_transactions)
-    refresher = SingleFlightRefresher(store, sealer, clock, grace=s.session.refresh_grace)
     revocations = SessionRevocations(store, clock, s.session.absolute_timeout,
-                                     fail_open=s.session.store == "cookie")
+                                     fail_open=s.session.store == "cookie", sealer=sealer)
+    refresher = SingleFlightRefresher(store, sealer, clock, grace=s.session.refresh_grace,
+                                      on_refreshed=revocations.record_latest)
     handler = BrowserHandler(s, client, sessions, transactions, refresher, clock, names,
                              revocations)
     backchannel = BackchannelLogout(client, store, revocations, clock,
@@ -161,9 +162,12 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
                     exception_handlers={HTTPException: http_error, Exception: server_error})
     app.state.parts = parts
     proxied = parts.proxy = ProxyDispatcher(app, parts.handler, s.routes)
-    guarded = OriginGuard(proxied, own_origin=origin_of(s.server.public_url),
-                       cors_origins=s.cors.allowed_origins,
-                       exempt_paths=(f"{prefix}/backchannel-logout",), max_age=s.cors.max_age)
+    guarded: ASGIApp = OriginGuard(
+        proxied, own_origin=origin_of(s.server.public_url), cors_origins=s.cors.allowed_origins,
+        exempt_paths=(f"{prefix}/backchannel-logout",), max_age=s.cors.max_age)
+    if s.server.hsts and urlsplit(s.server.public_url).scheme == "https":
+        # RFC 6797 §7.1: on every answer over https, the BFF's own and proxied ones alike
+        guarded = SecurityHeaders(guarded, [HSTS_HEADER])
     limited = HeadLimitGuard(guarded, HeadLimits.of(s.server))
     return AccessLog(limited, bff_prefix=prefix,
                      is_proxied=lambda path: proxied.route_for(path) is not None,

@@ -24,6 +24,7 @@ class ServerSettings:
     # request head limits (431): room for a 10-chunk session cookie plus login transactions
     max_header_count: int = 100
     max_header_bytes: int = 64 * 1024
+    hsts: bool = True
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,13 @@ import logging
 import math
 from collections.abc import Mapping
 
-from bff.errors import InvalidLogoutToken, SessionExpired, StoreUnavailable
+from bff.crypto.seal import Sealer
+from bff.errors import InvalidLogoutToken, InvalidSeal, SessionExpired, StoreUnavailable
 from bff.oauth.client import FapiClient
 from bff.oauth.clock import Clock
 from bff.oauth.logout_token import acceptable_until
 from bff.sessions.model import Session
+from bff.sessions.stores import session_ref
 from bff.store import keys
 from bff.store.base import Store
 from bff.telemetry.metrics import METRICS
@@ -24,14 +26,27 @@ log = logging.getLogger("bff.backchannel")
 
 
 class SessionRevocations:
-    """Records and checks sessions ended by the authorization server."""
+    """Records and checks ended sessions, and the newest token generation of each session.
 
-    def __init__(self, store: Store, clock: Clock, lifetime: int, fail_open: bool) -> None:
+    One ``get_many`` per session load answers all of it: ended by the AS (``sid``/``sub``),
+    ended by the user (logout, or replaced by a new login), and whether a newer generation of
+    the session's tokens exists than the copy presented (a cookie that a late response rolled
+    back).
+    """
+
+    def __init__(self, store: Store, clock: Clock, lifetime: int, fail_open: bool,
+                 sealer: Sealer, skew: float = 60.0) -> None:
         self._store = store
         self._clock = clock
         self._lifetime = lifetime
         # cookie sessions need no store otherwise: when it is down they keep working (logged)
         self._fail_open = fail_open
+        self._sealer = sealer
+        self._skew = skew
+
+    def _remaining(self, session: Session) -> float:
+        """Until no copy of the session can be valid any more, plus clock skew."""
+        return max(1.0, session.created_at + self._lifetime - self._clock() + self._skew)
 
     async def end(self, sid: str | None, sub: str | None) -> None:
         """Mark the sid (or, without one, the sub) as ended now."""
@@ -45,21 +60,71 @@ class SessionRevocations:
         elif sub:
             await self._store.set(keys.ended_sub(sub), now, ttl)
 
-    async def check(self, session: Session) -> None:
-        """Raise SessionExpired when the AS ended this session after it began."""
-        names = [keys.ended_sub(session.sub)]
+    async def end_session(self, session: Session) -> None:
+        """Mark this BFF session as ended for every copy of it, on every instance.
+
+        Raises ``StoreUnavailable`` when the marker cannot be written: the caller must not
+        report a logout that a copy of the cookie would survive.
+        """
+        ref = session_ref(session.session_id)
+        await self._store.set(keys.ended_session(ref), str(self._clock()).encode(),
+                              self._remaining(session))
+        # the newest generation is useless now; the marker alone keeps every copy out
+        await self._store.delete(keys.session_latest(ref))
+
+    async def record_latest(self, session: Session) -> None:
+        """Keep the newest generation for the session's lifetime (called after each refresh)."""
+        ref = session_ref(session.session_id)
+        key = keys.session_latest(ref)
+        ttl = self._remaining(session)
+        sealed = self._sealer.seal(session.to_bytes(), key)
+        await self._store.set(key, sealed.encode("ascii"), ttl)
+        # the number last: a reader who sees it finds a state at least this new
+        await self._store.set(keys.session_generation(ref), str(session.generation).encode(),
+                              ttl)
+
+    async def check(self, session: Session) -> Session:
+        """The session at its newest generation; SessionExpired when it was ended."""
+        ref = session_ref(session.session_id)
+        names = [keys.ended_session(ref), keys.session_generation(ref),
+                 keys.ended_sub(session.sub)]
         if session.as_sid:
             names.append(keys.ended_sid(session.as_sid))
         try:
             found = await self._store.get_many(names)
+            ended, generation, *backchannel = found
+            if ended is not None:
+                raise SessionExpired("ended by logout or by a newer login")
+            if any(e is not None and float(e) >= session.created_at for e in backchannel):
+                raise SessionExpired("ended by back-channel logout")
+            if generation is None or int(generation) <= session.generation:
+                return session
+            # a copy that fell behind: rare, so the sealed state costs a second round trip
+            # only here, never on the hot path
+            latest_key = keys.session_latest(ref)
+            return self._newest(session, await self._store.get(latest_key), latest_key)
         except StoreUnavailable:
             if not self._fail_open:
                 raise
-            log.warning("back-channel logout check skipped: store unavailable",
+            log.warning("session end check skipped: store unavailable",
                         extra={"event": "revocation_check_skipped"})
-            return
-        if any(e is not None and float(e) >= session.created_at for e in found):
-            raise SessionExpired("ended by back-channel logout")
+            return session
+
+    def _newest(self, session: Session, latest: bytes | None, key: str) -> Session:
+        if latest is None:
+            return session
+        try:
+            newer = Session.from_bytes(self._sealer.open(latest.decode("ascii"), key))
+        except (InvalidSeal, ValueError, TypeError, KeyError):
+            # e.g. sealed under a key since retired: the presented copy is all there is
+            log.warning("newest session generation unreadable",
+                        extra={"event": "session_latest_unreadable"})
+            return session
+        if (newer.session_id != session.session_id or newer.created_at != session.created_at
+                or newer.generation <= session.generation):
+            return session
+        METRICS.events.inc(event="session_generation_upgraded")
+        return newer.with_changes(last_seen=max(newer.last_seen, session.last_seen))
 
 
 class BackchannelLogout:

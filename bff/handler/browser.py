@@ -6,6 +6,7 @@ body plus the cookies to set. The web layer only translates.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import secrets
@@ -28,6 +29,7 @@ from bff.errors import (
     ParameterNotAllowed,
     SessionExpired,
     SessionRequired,
+    StoreUnavailable,
 )
 from bff.handler.backchannel import SessionRevocations
 from bff.handler.refresh import SingleFlightRefresher
@@ -39,7 +41,7 @@ from bff.oauth.client import AuthorizationRequest, FapiClient
 from bff.oauth.clock import Clock
 from bff.oauth.dpop import DPoPKey
 from bff.oauth.id_token import check_refreshed_id_token
-from bff.sessions.cookies import CookieNames, SetCookie
+from bff.sessions.cookies import CookieNames, SetCookie, clear_session
 from bff.sessions.model import AccessToken, LoginTransaction, Session
 from bff.sessions.stores import SessionStore
 from bff.sessions.transactions import LoginTransactions
@@ -83,6 +85,8 @@ def check_userinfo_sub(claims: dict[str, Any], sub: str) -> dict[str, Any]:
     if claims.get("sub") != sub:
         raise IDTokenInvalid("userinfo sub differs from the session sub")
     return claims
+# logout waits at most this long for the AS to revoke the refresh token
+REVOCATION_WAIT = 3.0
 
 
 @dataclass
@@ -171,12 +175,18 @@ class BrowserHandler:
         now = self.clock()
         if now > session.expires_at(self._idle, self._absolute):
             raise SessionExpired("idle or absolute lifetime exceeded")
-        await self.revocations.check(session)
+        presented = session
+        session = await self.revocations.check(session)
         if require_csrf and (csrf is None or not hmac.compare_digest(
                 csrf.encode(), session.csrf_token.encode())):
             raise CSRFFailed("CSRF header missing or wrong")
         active = ActiveSession(session)
-        if now - session.last_seen > 60:
+        if session is not presented:
+            # a copy that fell behind (a late response re-sealed an older generation): send
+            # the newest one back, so its rotated-out refresh token is never presented
+            await self.save(active, session.with_changes(last_seen=max(now, session.last_seen)),
+                            cookies)
+        elif now - session.last_seen > 60:
             await self.save(active, session.with_changes(last_seen=now), cookies)
         return active
 
@@ -265,7 +275,7 @@ class BrowserHandler:
                         "csrfToken": session.csrf_token}, cleared + saved)
 
     async def _end_replaced_session(self, cookies: Mapping[str, str]) -> None:
-        """A new login replaces an existing session: drop the old one from the store.
+        """A new login replaces an existing session: end it everywhere, drop it from the store.
 
         Its refresh token is not revoked: the AS may have issued both logins from one grant
         (same browser, same AS session), and revoking one refresh token revokes the grant.
@@ -273,10 +283,13 @@ class BrowserHandler:
         try:
             old = await self.sessions.load(cookies)
             if old is not None:
+                await self.revocations.end_session(old)
                 await self.sessions.delete(old, cookies)
         except BFFError as exc:
             # best effort: the new login must not fail because the old session is unreadable
-            log.warning("replaced session not removed", extra={"code": exc.code})
+            # or the store is briefly down (the login itself just used the store)
+            log.warning("replaced session not ended", extra={"code": exc.code})
+            METRICS.events.inc(event="replaced_session_not_ended")
 
     async def _userinfo_claims(self, access_token: str, dpop_key: DPoPKey,
                                sub: str) -> dict[str, Any]:
@@ -406,13 +419,40 @@ class BrowserHandler:
     # -- logout ----------------------------------------------------------------------------------
 
     async def logout(self, cookies: Mapping[str, str], csrf: str | None) -> Outcome:
-        """Revoke the refresh token, end the session, answer ``{logoutUrl}``."""
+        """End the session everywhere, revoke the refresh token (best effort), ``{logoutUrl}``.
+
+        The "ended" marker is written first: when the store cannot take it, the answer is 503
+        and nothing changed, so the user knows the logout did not happen (a cookie copy would
+        otherwise stay valid). A failing AS never keeps the user signed in (RFC 7009 §2.2.1:
+        the client cannot do more than try).
+        """
         active = await self.load(cookies, csrf=csrf, require_csrf=True)
         s = active.session
+        await self.revocations.end_session(s)
         if s.refresh_token:
-            await self.client.revoke(s.refresh_token, "refresh_token")
-        cleared = await self.sessions.delete(s, cookies)
-        url = await self.client.logout_url(s.id_token)
+            await self._revoke_best_effort(s.refresh_token)
+        try:
+            cleared = await self.sessions.delete(s, cookies)
+        except StoreUnavailable as exc:
+            # the marker already ends every copy; the record itself expires with its TTL
+            log.warning("ended session not deleted", extra={"code": exc.code})
+            cleared = clear_session(self.names, cookies)
+        try:
+            url = await self.client.logout_url(s.id_token)
+        except BFFError as exc:
+            log.warning("logout URL unavailable", extra={"code": exc.code})
+            url = None
         log.info("logout", extra={"event": "logout", "sub": s.sub})
         METRICS.events.inc(event="logout")
         return Outcome({"logoutUrl": url}, cleared)
+
+    async def _revoke_best_effort(self, refresh_token: str) -> None:
+        """Revoke within a bounded wait; a failure is logged and counted, never fatal."""
+        try:
+            await asyncio.wait_for(self.client.revoke(refresh_token, "refresh_token"),
+                                   min(self.settings.oauth.http_timeout, REVOCATION_WAIT))
+        except (BFFError, TimeoutError) as exc:
+            code = exc.code if isinstance(exc, BFFError) else "timeout"
+            log.warning("refresh token revocation failed", extra={
+                "event": "revocation_failed", "code": code})
+            METRICS.events.inc(event="revocation_failed")

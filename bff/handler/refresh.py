@@ -18,13 +18,15 @@ from bff.store import keys
 from bff.store.base import Store
 
 RefreshFn = Callable[[Session], Awaitable[Session]]
+RefreshedHook = Callable[[Session], Awaitable[None]]
 
 
 class SingleFlightRefresher:
     """Runs at most one refresh per session generation."""
 
     def __init__(self, store: Store, sealer: Sealer, clock: Clock, grace: float,
-                 lock_ttl: float = 30.0, wait: float = 15.0, poll: float = 0.02) -> None:
+                 lock_ttl: float = 30.0, wait: float = 15.0, poll: float = 0.02,
+                 on_refreshed: RefreshedHook | None = None) -> None:
         self._store = store
         self._sealer = sealer
         self._clock = clock
@@ -32,6 +34,7 @@ class SingleFlightRefresher:
         self._lock_ttl = lock_ttl
         self._wait = wait
         self._poll = poll
+        self._on_refreshed = on_refreshed
         self._local: dict[tuple[str, int], asyncio.Future[Session]] = {}
 
     async def _result(self, key: str) -> Session | None:
@@ -74,6 +77,10 @@ class SingleFlightRefresher:
                 return done
             try:
                 fresh = await do_refresh(session)
+                if self._on_refreshed is not None:
+                    # before the result is published: whoever sees generation n+1 can rely on
+                    # the store's newest generation being at least n+1 (writes stay monotonic)
+                    await self._on_refreshed(fresh)
                 sealed = self._sealer.seal(fresh.to_bytes(), result_key)
                 await self._store.set(result_key, sealed.encode("ascii"), self._grace)
                 return fresh

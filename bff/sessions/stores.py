@@ -18,6 +18,11 @@ from bff.store.base import Store
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
+def session_ref(session_id: str) -> str:
+    """The store's name for a session: a hash, so a store dump yields no usable cookie value."""
+    return b64url_encode(hashlib.sha256(session_id.encode()).digest())
+
+
 class SessionStore(Protocol):
     """Loads and saves the session of one request."""
 
@@ -89,8 +94,7 @@ class ServerSessionStore:
 
     @staticmethod
     def _key(session_id: str) -> str:
-        # the store never sees the cookie value itself: a store dump yields no usable cookies
-        return keys.session(b64url_encode(hashlib.sha256(session_id.encode()).digest()))
+        return keys.session(session_ref(session_id))
 
     async def load(self, cookies: Mapping[str, str]) -> Session | None:
         session_id = cookies.get(self._names.session)

@@ -43,3 +43,18 @@ def sid_session(sid: str) -> str:
 def logout_jti(jti: str) -> str:
     """A logout token ``jti`` already accepted (replay cache)."""
     return f"{PREFIX}logout-jti:{jti}"
+
+
+def ended_session(session_ref: str) -> str:
+    """A BFF session ended by logout or replaced by a new login (keyed by its id's hash)."""
+    return f"{PREFIX}ended-session:{session_ref}"
+
+
+def session_latest(session_ref: str) -> str:
+    """The newest token generation of a session, for copies of it that fell behind."""
+    return f"{PREFIX}session-latest:{session_ref}"
+
+
+def session_generation(session_ref: str) -> str:
+    """The number of a session's newest token generation (small: read on every load)."""
+    return f"{PREFIX}session-generation:{session_ref}"

@@ -10,33 +10,44 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from bff.errors import BFFError, MalformedBody
+from bff.errors import BFFError, InvalidSeal, MalformedBody, SessionExpired, SessionRequired
 from bff.handler.browser import BrowserHandler, Outcome
 from bff.web.errors import error_body, log_error
 
 MAX_JSON_BODY = 16 * 1024
 CSRF_HEADER = "x-csrf-token"
+# the errors that mean "this session cookie is no good": the only ones that clear it
+SESSION_REFUSED = (SessionRequired, SessionExpired, InvalidSeal)
+# logout also asks the browser to drop every cookie of the site, including any the BFF does
+# not know about (W3C Clear Site Data §3.1)
+LOGOUT_HEADERS = {"Clear-Site-Data": '"cookies"'}
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def json_response(outcome: Outcome, status: int = 200) -> Response:
+def json_response(outcome: Outcome, status: int = 200,
+                  extra_headers: dict[str, str] | None = None) -> Response:
     """A JSON response with the outcome's cookies; never cached."""
     response = Response(json.dumps(outcome.body, separators=(",", ":")), status,
                         media_type="application/json",
-                        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+                        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+                                 **(extra_headers or {})})
     for cookie in outcome.cookies:
         response.headers.append("set-cookie", cookie.header())
     return response
 
 
 def error_response(exc: BaseException, request: Request, clear: list[str]) -> Response:
-    """The JSON error model; clears the session cookies when the session was refused."""
+    """The JSON error model; clears the session cookies when the session itself was refused.
+
+    Only a refused session clears them: a failed login attempt (no or a spent transaction)
+    is something any site can provoke with a link, and must leave an existing session alone.
+    """
     log_error(exc, request.url.path)
     status, body = error_body(exc)
     response = Response(body, status, media_type="application/json",
                         headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
-    if status == 401:
+    if isinstance(exc, SESSION_REFUSED):
         for header in clear:
             response.headers.append("set-cookie", header)
     return response
@@ -65,10 +76,11 @@ def browser_routes(handler: BrowserHandler, prefix: str,
                    clear_cookie_headers: Callable[[Request], list[str]]) -> list[BaseRoute]:
     """The ``/bff`` routes."""
 
-    def endpoint(fn: Callable[[Request], Awaitable[Outcome]]) -> Endpoint:
+    def endpoint(fn: Callable[[Request], Awaitable[Outcome]],
+                 extra_headers: dict[str, str] | None = None) -> Endpoint:
         async def run(request: Request) -> Response:
             try:
-                return json_response(await fn(request))
+                return json_response(await fn(request), extra_headers=extra_headers)
             except BFFError as exc:
                 return error_response(exc, request, clear_cookie_headers(request))
         return run
@@ -97,5 +109,5 @@ def browser_routes(handler: BrowserHandler, prefix: str,
         Route(f"{prefix}/session", endpoint(session), methods=["GET"]),
         Route(f"{prefix}/userinfo", endpoint(userinfo), methods=["GET"]),
         Route(f"{prefix}/refresh", endpoint(refresh), methods=["POST"]),
-        Route(f"{prefix}/logout", endpoint(logout), methods=["POST"]),
+        Route(f"{prefix}/logout", endpoint(logout, LOGOUT_HEADERS), methods=["POST"]),
     ]

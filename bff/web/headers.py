@@ -16,6 +16,9 @@ STATIC_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 
+# one year, this host only: the BFF cannot know whether every subdomain serves https
+HSTS_HEADER = (b"strict-transport-security", b"max-age=31536000")
+
 
 class SecurityHeaders:
     """Adds fixed headers to every response of the wrapped app (unless already present)."""
