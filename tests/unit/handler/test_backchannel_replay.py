@@ -8,6 +8,8 @@ from typing import Any, cast
 
 import pytest
 
+from bff.crypto.keys import generate_seal_jwk, seal_key_from_jwk
+from bff.crypto.seal import Sealer
 from bff.errors import InvalidLogoutToken
 from bff.handler.backchannel import BackchannelLogout, SessionRevocations
 from bff.oauth.client import FapiClient
@@ -41,7 +43,8 @@ class CheckingClient:
 
 def receiver(clock: FrozenClock) -> BackchannelLogout:
     store = MemoryStore(clock)
-    revocations = SessionRevocations(store, clock, 3600, fail_open=False)
+    revocations = SessionRevocations(store, clock, 3600, fail_open=False,
+                                     sealer=Sealer([seal_key_from_jwk(generate_seal_jwk("k"))]))
     return BackchannelLogout(cast(FapiClient, CheckingClient(clock)), store, revocations, clock,
                              strict_typ=True)
 
