@@ -36,7 +36,7 @@ def check_tail(raw_tail: bytes) -> str:
     for i, segment in enumerate(segments):
         # Tomcat, Jetty and Spring drop ";params" before resolving dot segments: "..;x" is ".."
         name = segment.split(b";", 1)[0]
-        if name in (b".", b".."):
+        if name and not name.strip(b"."):  # "...": Windows-style trimming reads it as ".."
             raise PathNotAllowed("path has a dot segment")
         if name == b"" and (segment != b"" or i != len(segments) - 1):
             raise PathNotAllowed("path has an empty segment")
@@ -56,5 +56,6 @@ def _check_decoded(raw_tail: bytes) -> None:
     if [c for c in folded if c in _FOLDED_SPECIALS] != raw_specials or "\x00" in folded:
         raise PathNotAllowed("path has an escape that reads as a separator")
     for segment in folded.split("/")[1:]:
-        if segment.split(";", 1)[0].strip() in (".", ".."):
+        name = segment.split(";", 1)[0].strip()
+        if name and not name.strip("."):
             raise PathNotAllowed("path has an escape that reads as a dot segment")

@@ -119,7 +119,8 @@ def test_any_bytes_are_accepted_as_is_or_refused(raw: bytes) -> None:
 @pytest.mark.parametrize("tail", [
     "/..;/accounts", "/a/..;x=1/b", "/..%3B/accounts", "/a/..%3b/b", "/.;/a", "/;x/a",
     "/a//b", "/%c0%ae%c0%ae/x", "/%e0%80%ae%e0%80%ae/x", "/%ef%bc%8e%ef%bc%8e/x",
-    "/%e2%80%a5/x", "/a%ef%bc%8f..", "/a%0a", "/a%00", "/a%", "/a%zz", "/%ed%a0%80"])
+    "/%e2%80%a5/x", "/a%ef%bc%8f..", "/.../x", "/a/....;x", "/%20../x", "/..%20/x",
+    "/a%0a", "/a%00", "/a%", "/a%zz", "/%ed%a0%80"])
 def test_matrix_parameters_and_encoded_tricks_are_refused(tail: str) -> None:
     with pytest.raises(PathNotAllowed):
         check_tail(tail.encode())
