@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bff.config.model import FAPI_ALGORITHMS, RouteSettings, Settings
+from bff.config.model import FAPI_ALGORITHMS, PROXY_NEVER_FORWARDED, RouteSettings, Settings
 from bff.crypto.keys import alg_for_key, seal_key_from_jwk
 from bff.crypto.seal import SealKey
 from bff.errors import ConfigError, Problem
@@ -262,6 +262,8 @@ def _check(s: Settings) -> list[Problem]:
 
 
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")  # RFC 6749 §3.3 scope-token
+# RFC 9110 §5.1: a field name is a token
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def _check_routes(routes: list[RouteSettings], bff_prefix: str,
@@ -297,6 +299,16 @@ def _check_routes(routes: list[RouteSettings], bff_prefix: str,
             p.append(Problem(f"{key}.read_timeout", "timeouts must be positive"))
         if r.max_body_bytes < 0:
             p.append(Problem(f"{key}.max_body_bytes", "must not be negative"))
+        if r.keepalive_timeout <= 0:
+            p.append(Problem(f"{key}.keepalive_timeout",
+                             "must be positive (and below the upstream's keep-alive timeout)"))
+        for j, name in enumerate(r.forward_headers):
+            if not _HEADER_NAME.fullmatch(name):
+                p.append(Problem(f"{key}.forward_headers[{j}]", "is not a header name"))
+            elif name.lower() in PROXY_NEVER_FORWARDED:
+                p.append(Problem(f"{key}.forward_headers[{j}]",
+                                 f"{name} is never forwarded (credentials, hop-by-hop, "
+                                 "forwarding or method-override header)"))
     return p
 
 

@@ -10,6 +10,24 @@ DEFAULT_EXTRA_PARAMS = ["prompt", "acr_values", "ui_locales", "login_hint", "max
 DEFAULT_CLAIMS = ["sub", "name", "given_name", "family_name", "preferred_username", "email",
                   "email_verified", "locale", "picture", "auth_time", "acr", "amr"]
 
+# Request headers every route forwards, besides its own ``forward_headers``: content negotiation,
+# conditional and range requests, SSE resumption, idempotency keys. Anything else stays behind.
+PROXY_DEFAULT_HEADERS = ["accept", "accept-encoding", "accept-language", "content-type",
+                         "content-encoding", "content-language", "if-match", "if-none-match",
+                         "if-modified-since", "if-unmodified-since", "if-range", "range",
+                         "last-event-id", "idempotency-key", "prefer"]
+# Request headers no route may forward: hop-by-hop (RFC 9110 §7.6.1), the browser's credentials
+# and CSRF header (the BFF adds its own Authorization and DPoP), spoofable forwarding headers,
+# and method or URL overrides that would let a caller change what the BFF checked.
+PROXY_NEVER_FORWARDED = [
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "trailers", "transfer-encoding", "upgrade", "host", "cookie", "authorization", "dpop",
+    "x-csrf-token", "origin", "referer", "forwarded", "x-forwarded-for", "x-forwarded-host",
+    "x-forwarded-proto", "x-forwarded-port", "x-forwarded-prefix", "x-real-ip",
+    "content-length", "expect", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest",
+    "sec-fetch-user", "x-http-method-override", "x-http-method", "x-method-override",
+    "x-original-method", "x-original-url", "x-rewrite-url", "x-override-url"]
+
 
 @dataclass(frozen=True)
 class ServerSettings:
@@ -91,6 +109,7 @@ class RouteSettings:
     max_body_bytes: int = 10 * 1024 * 1024
     forward_headers: list[str] = field(default_factory=list)
     x_forwarded: bool = False
+    keepalive_timeout: float = 4.0
 
 
 @dataclass(frozen=True)

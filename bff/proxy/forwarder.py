@@ -1,8 +1,9 @@
 """Forward one browser call to its upstream with a DPoP-bound token and a fresh proof.
 
-Retries are explicit and bounded: once on ``use_dpop_nonce`` (RFC 9449 §9) and once after a
-refresh on ``invalid_token`` or an expired token. Bodies stream both ways; a request body is kept
-in memory for a retry only while it is small.
+Retries are explicit and bounded: once on ``use_dpop_nonce`` (RFC 9449 §9), once after a
+refresh on ``invalid_token`` or an expired token, and once on a fresh connection when a pooled
+keep-alive connection turns out closed before any byte of the answer (RFC 9112 §9.3.1). Bodies
+stream both ways; a request body is kept in memory for a retry only while it is small.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import aiohttp
 from starlette.types import Receive, Scope, Send
@@ -19,42 +21,106 @@ from yarl import URL
 from bff.config.model import RouteSettings
 from bff.errors import (
     BFFError,
+    PathNotAllowed,
     PayloadTooLarge,
     ResourceServerTimeout,
     ResourceServerUnavailable,
 )
 from bff.handler.browser import ActiveSession, BrowserHandler, token_key
 from bff.oauth.dpop import NonceCache
-from bff.proxy.headers import RESPONSE_DROP, request_headers
+from bff.proxy.headers import (
+    allowed_request_headers,
+    cache_control,
+    request_headers,
+    response_headers,
+)
 from bff.proxy.paths import check_tail
+from bff.sessions.model import AccessToken
 from bff.web.security import SAFE_METHODS, header, send_error
 
 log = logging.getLogger("bff.proxy")
 
 REPLAYABLE_BODY = 1024 * 1024
 SMALL_BODY = 64 * 1024
-_sessions: dict[int, aiohttp.ClientSession] = {}
+# RFC 9110 §9.2.2: a client may repeat these automatically
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_sessions: dict[tuple[int, float], aiohttp.ClientSession] = {}
 
 
-def client_session() -> aiohttp.ClientSession:
-    """One pooled aiohttp session per event loop."""
-    loop_id = id(asyncio.get_running_loop())
-    session = _sessions.get(loop_id)
+class UpstreamDropped(aiohttp.ClientConnectionError):
+    """The upstream closed the connection before answering (instead of aiohttp's own retry)."""
+
+    def __init__(self, cause: BaseException, answered: bool) -> None:
+        super().__init__(type(cause).__name__)
+        self.answered = answered
+
+
+async def _own_the_retry(request: aiohttp.ClientRequest,
+                         handler: aiohttp.ClientHandlerType) -> aiohttp.ClientResponse:
+    """Turn a dropped connection into UpstreamDropped, so aiohttp does not resend by itself.
+
+    Its built-in retry would resend the same DPoP proof (a replay to the upstream, RFC 9449
+    §11.1) and could take another stale connection from the pool.
+    """
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise
+    except aiohttp.ServerDisconnectedError as exc:
+        # aiohttp puts the partly parsed answer in ``message``, else a plain text
+        raise UpstreamDropped(exc, answered=not isinstance(exc.message, str)) from exc
+    except aiohttp.ClientOSError as exc:
+        raise UpstreamDropped(exc, answered=False) from exc
+
+
+async def _on_reuse(session: aiohttp.ClientSession, ctx: SimpleNamespace,
+                    params: aiohttp.TraceConnectionReuseconnParams) -> None:
+    if ctx.trace_request_ctx is not None:
+        ctx.trace_request_ctx.reused = True
+
+
+async def _on_headers_sent(session: aiohttp.ClientSession, ctx: SimpleNamespace,
+                           params: aiohttp.TraceRequestHeadersSentParams) -> None:
+    # aiohttp signals this just before it writes: until then nothing reached the upstream
+    if ctx.trace_request_ctx is not None:
+        ctx.trace_request_ctx.sent = True
+
+
+def _tracing() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_reuseconn.append(_on_reuse)
+    trace.on_request_headers_sent.append(_on_headers_sent)
+    return trace
+
+
+def client_session(keepalive: float, *, fresh: bool = False) -> aiohttp.ClientSession:
+    """One pooled aiohttp session per event loop and idle lifetime (``fresh``: no pooling)."""
+    key = (id(asyncio.get_running_loop()), -1.0 if fresh else keepalive)
+    session = _sessions.get(key)
     if session is None or session.closed:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30,
-                                         enable_cleanup_closed=True)
+        # pooled connections close after ``keepalive`` idle seconds, below the upstream's own
+        # keep-alive, so the upstream rarely closes one just as a request goes out on it
+        if fresh:
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, force_close=True,
+                                             enable_cleanup_closed=True)
+        else:
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0,
+                                             keepalive_timeout=keepalive,
+                                             enable_cleanup_closed=True)
         session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                         skip_auto_headers=("User-Agent", "Accept-Encoding"),
-                                        cookie_jar=aiohttp.DummyCookieJar())
-        _sessions[loop_id] = session
+                                        cookie_jar=aiohttp.DummyCookieJar(),
+                                        trace_configs=[_tracing()],
+                                        middlewares=(_own_the_retry,))
+        _sessions[key] = session
     return session
 
 
 async def close_sessions() -> None:
-    """Close this event loop's pooled session (at shutdown)."""
-    session = _sessions.pop(id(asyncio.get_running_loop()), None)
-    if session is not None:
-        await session.close()
+    """Close this event loop's pooled sessions (at shutdown)."""
+    loop_id = id(asyncio.get_running_loop())
+    for key in [k for k in _sessions if k[0] == loop_id]:
+        await _sessions.pop(key).close()
 
 
 def parse_cookies(raw: str | None) -> dict[str, str]:
@@ -88,7 +154,9 @@ class ProxyRoute:
         self.nonces = nonces
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=route.connect_timeout,
                                              sock_read=route.read_timeout)
-        self.stats = {"forwarded": 0, "nonce_retries": 0, "refresh_retries": 0}
+        self.allowed_headers = allowed_request_headers(route.forward_headers)
+        self.stats = {"forwarded": 0, "nonce_retries": 0, "refresh_retries": 0,
+                      "dropped_connection_retries": 0}
 
     def matches(self, path: str) -> bool:
         return path == self.prefix or path.startswith(self.prefix + "/")
@@ -105,7 +173,11 @@ class ProxyRoute:
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        tail = check_tail(raw_path[len(self.prefix.encode()):].split(b"?", 1)[0])
+        prefix = self.prefix.encode()
+        if not raw_path.startswith(prefix):
+            # an encoded prefix (/%61pi/...) would shift where the checked tail starts
+            raise PathNotAllowed("route prefix is encoded")
+        tail = check_tail(raw_path[len(prefix):].split(b"?", 1)[0])
         query: bytes = scope.get("query_string", b"")
         url = self.base + (tail or "")
         if query:
@@ -114,7 +186,7 @@ class ProxyRoute:
         active = await self.handler.load(cookies, csrf=header(scope, b"x-csrf-token"),
                                          require_csrf=method not in SAFE_METHODS)
         body = await self._body(scope, receive)
-        headers = request_headers(scope["headers"])
+        headers = request_headers(scope["headers"], self.allowed_headers)
         if self.route.x_forwarded:
             client = scope.get("client")
             headers += [("X-Forwarded-Proto", scope.get("scheme", "http")),
@@ -168,18 +240,11 @@ class ProxyRoute:
         token = await self.handler.access_token(active, cookies, self.resource)
         if not replayable and self.nonces.get_for_origin(self.origin) is None:
             # a streamed body cannot be sent twice: learn the upstream's nonce first (§9)
-            key = self.handler.dpop_key(active.session)
-            probe = await self._send("HEAD", url, [
-                ("Authorization", f"DPoP {token.token}"),
-                ("DPoP", key.proof("HEAD", url, access_token=token.token))], None)
+            probe = await self._send_authorized("HEAD", url, [], None, token, active)
             self.nonces.remember_for_origin(self.origin, probe.headers.get("DPoP-Nonce"))
             probe.release()
         while True:
-            key = self.handler.dpop_key(active.session)
-            proof = key.proof(method, url, access_token=token.token,
-                              nonce=self.nonces.get_for_origin(self.origin))
-            response = await self._send(method, url, [
-                *headers, ("Authorization", f"DPoP {token.token}"), ("DPoP", proof)], body)
+            response = await self._send_authorized(method, url, headers, body, token, active)
             self.nonces.remember_for_origin(self.origin, response.headers.get("DPoP-Nonce"))
             if response.status != 401 or not replayable:
                 self.stats["forwarded"] += 1
@@ -201,12 +266,42 @@ class ProxyRoute:
             self.stats["forwarded"] += 1
             return _Upstream(response.status, response)
 
+    async def _send_authorized(self, method: str, url: str, headers: list[tuple[str, str]],
+                               body: bytes | AsyncIterator[bytes] | None, token: AccessToken,
+                               active: ActiveSession) -> aiohttp.ClientResponse:
+        """One exchange with a fresh proof, repeated once on a fresh connection if a pooled one
+        was dropped before answering and the request may be repeated (RFC 9112 §9.3.1)."""
+        fresh = False
+        while True:
+            key = self.handler.dpop_key(active.session)
+            # a new proof (new jti) for every send: the upstream may have seen the first one
+            proof = key.proof(method, url, access_token=token.token,
+                              nonce=self.nonces.get_for_origin(self.origin))
+            attempt = SimpleNamespace(reused=False, sent=False)
+            try:
+                return await self._send(method, url, [
+                    *headers, ("Authorization", f"DPoP {token.token}"), ("DPoP", proof)],
+                    body, fresh=fresh, attempt=attempt)
+            except UpstreamDropped as exc:
+                # idempotent methods always; others only when nothing was written yet
+                repeatable = method in IDEMPOTENT_METHODS or not attempt.sent
+                if (fresh or not attempt.reused or exc.answered or not repeatable
+                        or hasattr(body, "__aiter__")):
+                    raise ResourceServerUnavailable(f"{self.prefix}: {exc}") from exc
+                fresh = True
+                self.stats["dropped_connection_retries"] += 1
+                log.info("pooled upstream connection was closed; retrying on a new one",
+                         extra={"route": self.prefix, "cause": str(exc)})
+
     async def _send(self, method: str, url: str, headers: list[tuple[str, str]],
-                    body: bytes | AsyncIterator[bytes] | None) -> aiohttp.ClientResponse:
+                    body: bytes | AsyncIterator[bytes] | None, *, fresh: bool = False,
+                    attempt: SimpleNamespace | None = None) -> aiohttp.ClientResponse:
         try:
-            return await client_session().request(
+            return await client_session(self.route.keepalive_timeout, fresh=fresh).request(
                 method, URL(url, encoded=True), headers=headers, data=body,
-                timeout=self.timeout, allow_redirects=False)
+                timeout=self.timeout, allow_redirects=False, trace_request_ctx=attempt)
+        except UpstreamDropped:
+            raise
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise ResourceServerTimeout(f"{self.prefix}: upstream timeout") from exc
         except aiohttp.ClientError as exc:
@@ -215,8 +310,10 @@ class ProxyRoute:
 
     async def _relay(self, response: aiohttp.ClientResponse, active: ActiveSession,
                      send: Send) -> None:
-        headers: list[tuple[bytes, bytes]] = [
-            (k.lower(), v) for k, v in response.raw_headers if k.lower() not in RESPONSE_DROP]
+        headers = response_headers(response.raw_headers)
+        headers += [(b"cache-control", cache_control(response.headers.getall("Cache-Control", ()),
+                                                     sets_cookie=bool(active.cookies))),
+                    (b"x-content-type-options", b"nosniff")]
         if response.headers.get("Content-Length") and not response.headers.get(
                 "Transfer-Encoding"):
             headers.append((b"content-length", response.headers["Content-Length"].encode()))

@@ -37,6 +37,7 @@ async def send_error(send: Send, exc: BaseException, path: str,
     status, body = error_body(exc)
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"cache-control", b"no-store"),
+        (b"x-content-type-options", b"nosniff"),
         (b"content-length", str(len(body)).encode()), *extra_headers]})
     await send({"type": "http.response.body", "body": body})
 

@@ -61,6 +61,19 @@ def test_check_config_valid(tmp_path: Path, client_jwk: dict[str, Any],
     assert "configuration is valid" in capsys.readouterr().out
 
 
+def test_check_config_names_unknown_route_keys(tmp_path: Path, client_jwk: dict[str, Any],
+                                              cookie_jwk: dict[str, Any],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A misspelt route key (forward_header) is refused by name, never silently ignored."""
+    write_keys(tmp_path, client_jwk, cookie_jwk)
+    (tmp_path / "bff.toml").write_text(
+        VALID_TOML + 'forward_header = ["X-Request-Id"]\nkeepalive = 3\n')
+    assert main(["check-config", str(tmp_path / "bff.toml")]) == 2
+    err = capsys.readouterr().err
+    assert listed_keys(err) == {"routes[0].forward_header", "routes[0].keepalive"}
+    assert "routes[0].forward_header: unknown key" in err
+
+
 def test_check_config_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-config", str(tmp_path / "absent.toml")]) == 2
     assert "file not found" in capsys.readouterr().err

@@ -226,6 +226,17 @@ def test_table_of_wrong_type(keydir: Path) -> None:
      "routes[0].scopes", "scope token"),
     ([{"prefix": "/api", "upstream": "https://a.example", "scopes": ['pro"file']}],
      "routes[0].scopes", "scope token"),
+    ([{"prefix": "/api", "upstream": "https://a.example", "keepalive_timeout": 0}],
+     "routes[0].keepalive_timeout", "positive"),
+    ([{"prefix": "/api", "upstream": "https://a.example", "forward_headers": ["X-A", "Cookie"]}],
+     "routes[0].forward_headers[1]", "never forwarded"),
+    ([{"prefix": "/api", "upstream": "https://a.example",
+       "forward_headers": ["x-http-method-override"]}],
+     "routes[0].forward_headers[0]", "never forwarded"),
+    ([{"prefix": "/api", "upstream": "https://a.example", "forward_headers": ["X-Original-URL"]}],
+     "routes[0].forward_headers[0]", "never forwarded"),
+    ([{"prefix": "/api", "upstream": "https://a.example", "forward_headers": ["X-A: 1"]}],
+     "routes[0].forward_headers[0]", "not a header name"),
 ])
 def test_route_problems(keydir: Path, routes: list[dict[str, Any]], key: str,
                         message: str) -> None:
