@@ -11,15 +11,20 @@ import logging
 import math
 from collections.abc import Mapping
 
-from bff.errors import InvalidLogoutToken, SessionExpired, StoreUnavailable
+from bff.errors import InvalidLogoutToken, SessionExpired
 from bff.oauth.client import FapiClient
 from bff.oauth.clock import Clock
 from bff.sessions.model import Session
 from bff.store import keys
-from bff.store.base import Store
+from bff.store.base import Store, StoreUnreachable
+from bff.store.breaker import RateLimitedLog
 from bff.telemetry.metrics import METRICS
 
 log = logging.getLogger("bff.backchannel")
+
+# counted on every skip, logged at most every few seconds: an outage must not flood the log
+_SKIPPED = RateLimitedLog(log, "back-channel logout checks skipped: store unreachable",
+                          "revocation_check_skipped")
 
 
 class SessionRevocations:
@@ -51,11 +56,12 @@ class SessionRevocations:
             names.append(keys.ended_sid(session.as_sid))
         try:
             found = await self._store.get_many(names)
-        except StoreUnavailable:
+        except StoreUnreachable:
+            # only an outage fails open; a full pool or an error reply is a 503 like any other
             if not self._fail_open:
                 raise
-            log.warning("back-channel logout check skipped: store unavailable",
-                        extra={"event": "revocation_check_skipped"})
+            METRICS.events.inc(event="revocation_check_skipped")
+            _SKIPPED.note()
             return
         if any(e is not None and float(e) >= session.created_at for e in found):
             raise SessionExpired("ended by back-channel logout")

@@ -7,6 +7,7 @@ also what defeats mix-up attacks together with RFC 9207.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from bff.errors import InvalidMetadata
+from bff.errors import BFFError, InvalidMetadata
 from bff.oauth.clock import Clock, system_clock
 from bff.oauth.http import json_body, send
 
@@ -119,3 +120,32 @@ class Discovery:
             self._jwks_at = now
         assert self._jwks is not None
         return self._jwks
+
+    # -- readiness: did the AS answer recently? ------------------------------------------------
+    # Class defaults, so the probe adds nothing to __init__; probe() sets them per instance.
+    # Operational time (monotonic), not the injected protocol clock a test may freeze.
+    _probe_at: float | None = None
+    _probe_failure: BFFError | None = None
+    _probe_lock: asyncio.Lock | None = None
+
+    async def probe(self, max_age: float = 3.0, request_timeout: float = 2.0) -> None:
+        """Raise unless the AS served valid metadata within the last ``max_age`` seconds.
+
+        At most one bounded request per ``max_age``, however often readiness is asked.
+        """
+        if self._probe_lock is None:
+            self._probe_lock = asyncio.Lock()
+        async with self._probe_lock:
+            at = self._probe_at
+            if at is None or time.monotonic() - at >= max_age:
+                url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+                try:
+                    request = self._http.build_request("GET", url, timeout=request_timeout)
+                    process_metadata_response(await send(self._http, request), self.issuer)
+                    self._probe_failure = None
+                except BFFError as exc:
+                    self._probe_failure = exc
+                self._probe_at = time.monotonic()
+        if self._probe_failure is not None:
+            # the cached failure, without the tracebacks of earlier raises piling up
+            raise self._probe_failure.with_traceback(None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +50,9 @@ class Stack:
 def running_stack(workdir: Path, client_jwk: dict[str, Any], access_ttl: int = 300,
                   backchannel_uri: str | None = None,
                   redirect_uris: list[str] | None = None,
-                  issuer: str | None = None, as_port: int = 0) -> Iterator[Stack]:
+                  issuer: str | None = None, as_port: int = 0,
+                  on_as_ready: Callable[[Child], None] | None = None) -> Iterator[Stack]:
+    """The dev AS and the example API; ``on_as_ready`` runs before the API asks the AS."""
     api_port = free_port()
     audience = f"http://127.0.0.1:{api_port}/"
     client: dict[str, Any] = {"client_id": "bff", "jwks": {"keys": [public_jwk(client_jwk)]},
@@ -66,6 +68,8 @@ def running_stack(workdir: Path, client_jwk: dict[str, Any], access_ttl: int = 3
     authz = start_authorization_server(as_config, workdir, workdir / "as.log")
     api = None
     try:
+        if on_as_ready is not None:
+            on_as_ready(authz)
         issuer = authz.ready["issuer"]
         api = start_example_api(issuer, audience, port=api_port, log_file=workdir / "api.log")
         yield Stack(issuer, api.ready["url"], audience, authz, api)
