@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bff.config.loader import LoadedConfig
-from bff.devstack import free_port
+from bff.devstack import Child
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar, set_cookie_names
 from tests.support.flows import call, login
@@ -92,12 +92,16 @@ def test_as_down_during_refresh_keeps_the_session(
         tmp_path_factory: pytest.TempPathFactory, workdir: Path, client_jwk: dict[str, Any],
         cookie_jwks: list[dict[str, Any]], as_browser: ASBrowser, mode: str) -> None:
     """The AS unreachable during refresh: 502, the session kept; once it is back, all works."""
-    front, back = free_port(), free_port()
-    forwarder = SwitchableForwarder(back, front)
+    # the forwarder and the AS each bind a port of their own choosing and report it
+    forwarder = SwitchableForwarder()
     forwarder.up()
+
+    def aim(authz: Child) -> None:
+        forwarder.target_port = int(authz.ready["port"])
+
     try:
-        with running_stack(tmp_path_factory.mktemp("asdown"), client_jwk, as_port=back,
-                           issuer=f"http://127.0.0.1:{front}") as own:
+        with running_stack(tmp_path_factory.mktemp("asdown"), client_jwk, on_as_ready=aim,
+                           issuer=f"http://127.0.0.1:{forwarder.port}") as own:
             config = bff_config(workdir, own.issuer, client_jwk, cookie_jwks,
                                 oauth={"http_timeout": 2.0}, session={"store": mode})
             with running_bff(config) as bff, bff.client() as http:

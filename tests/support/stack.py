@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import httpx
 from bff.app import Parts, build_app, build_parts
 from bff.config.loader import LoadedConfig, load_settings_from_mapping
 from bff.crypto.keys import public_jwk
-from bff.devstack import Child, free_port, start_authorization_server, start_example_api
+from bff.devstack import Child, start_authorization_server, start_example_api
 from bff.telemetry.logging import JSONFormatter
 from tests.support.servers import ThreadServer
 
@@ -53,8 +54,9 @@ def running_stack(workdir: Path, client_jwk: dict[str, Any], access_ttl: int = 3
                   issuer: str | None = None, as_port: int = 0,
                   on_as_ready: Callable[[Child], None] | None = None) -> Iterator[Stack]:
     """The dev AS and the example API; ``on_as_ready`` runs before the API asks the AS."""
-    api_port = free_port()
-    audience = f"http://127.0.0.1:{api_port}/"
+    # The audience is a name, not an address: the API then binds a port of its own choosing
+    # (port 0) and reports it, instead of a pre-picked port another process could take first.
+    audience = "http://127.0.0.1/example-api/"
     client: dict[str, Any] = {"client_id": "bff", "jwks": {"keys": [public_jwk(client_jwk)]},
                               "redirect_uris": [REDIRECT_URI, *(redirect_uris or [])],
                               "post_logout_redirect_uris": [REDIRECT_URI,
@@ -71,7 +73,7 @@ def running_stack(workdir: Path, client_jwk: dict[str, Any], access_ttl: int = 3
         if on_as_ready is not None:
             on_as_ready(authz)
         issuer = authz.ready["issuer"]
-        api = start_example_api(issuer, audience, port=api_port, log_file=workdir / "api.log")
+        api = start_example_api(issuer, audience, log_file=workdir / "api.log")
         yield Stack(issuer, api.ready["url"], audience, authz, api)
     finally:
         if api is not None:
@@ -132,8 +134,10 @@ def bff_config(workdir: Path, stack_issuer: str, client_jwk: dict[str, Any],
 
 
 @contextmanager
-def running_bff(config: LoadedConfig, port: int = 0, **parts_kwargs: Any) -> Iterator[BFF]:
+def running_bff(config: LoadedConfig, port: int = 0, *, sock: socket.socket | None = None,
+                **parts_kwargs: Any) -> Iterator[BFF]:
+    """A BFF on ``sock`` (a bound socket the caller made), else on ``port`` (0: any port)."""
     parts = build_parts(config, **parts_kwargs)
     app = build_app(config, parts=parts)
-    with ThreadServer(app, port=port) as server:
+    with ThreadServer(app, port=port, sock=sock) as server:
         yield BFF(server.url, server, parts, config)
