@@ -156,13 +156,29 @@ def wait_http(url: str, timeout: float = 20.0, child: Child | None = None) -> No
 
 
 def start_bff(config_path: Path, port: int, *, log_file: Path | None = None,
-              env: dict[str, str] | None = None, host: str = "127.0.0.1") -> Child:
-    """``bff run`` as a child process, waiting for ``/healthz``."""
-    child = spawn("bff", [sys.executable, "-m", "bff.cli", "run", "--config", str(config_path),
-                          "--port", str(port), "--host", host], ready_prefix=None, env=env,
-                  log_file=log_file)
-    wait_http(f"http://{host}:{port}/healthz", child=child)
-    return child
+              env: dict[str, str] | None = None, host: str = "127.0.0.1",
+              attempts: int = 5) -> Child:
+    """``bff run`` as a child process, waiting for ``/healthz``; ``ready`` has its port and URL.
+
+    ``port=0`` picks a free port, and picks again when another process took it before the
+    child could bind it (``bff run`` has no way to report a port the kernel chose).
+    """
+    for attempt in range(attempts):
+        chosen = port or free_port(host)
+        child = spawn("bff", [sys.executable, "-m", "bff.cli", "run", "--config",
+                              str(config_path), "--port", str(chosen), "--host", host],
+                      ready_prefix=None, env=env, log_file=log_file)
+        try:
+            wait_http(f"http://{host}:{chosen}/healthz", child=child)
+        except DevstackError as exc:
+            child.stop()
+            taken = "address already in use" in str(exc).lower()
+            if port or not taken or attempt == attempts - 1:
+                raise
+            continue
+        child.ready = {"port": chosen, "url": f"http://{host}:{chosen}"}
+        return child
+    raise DevstackError("bff did not start")  # pragma: no cover (the loop returns or raises)
 
 
 def start_redis(port: int, workdir: Path) -> Child:

@@ -255,6 +255,12 @@ def _check(s: Settings) -> list[Problem]:
     if s.store.url and urlsplit(s.store.url).scheme not in ("redis", "rediss", "redis+sentinel",
                                                               "rediss+sentinel", "unix"):
         p.append(Problem("store.url", "must be a redis://, rediss:// or redis+sentinel:// URL"))
+    if not 0 < s.store.timeout <= 30:
+        p.append(Problem("store.timeout", "must be between 0 and 30 seconds"))
+    if not 1 <= s.store.max_connections <= 10_000:
+        p.append(Problem("store.max_connections", "must be between 1 and 10000"))
+    if not 0.05 <= s.store.breaker_cooldown <= 60:
+        p.append(Problem("store.breaker_cooldown", "must be between 0.05 and 60 seconds"))
     if s.session.store == "server" and s.store.backend == "memory":
         pass  # valid for one instance; the README says to use redis for several
     p.extend(_check_routes(s.routes, s.server.path_prefix, s.oauth.scope.split()))

@@ -96,6 +96,8 @@ class StoreSettings:
     tls_cert_file: str = ""
     tls_key_file: str = ""
     timeout: float = 2.0
+    max_connections: int = 50
+    breaker_cooldown: float = 1.0
 
 
 @dataclass(frozen=True)

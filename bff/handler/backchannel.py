@@ -12,17 +12,22 @@ import math
 from collections.abc import Mapping
 
 from bff.crypto.seal import Sealer
-from bff.errors import InvalidLogoutToken, InvalidSeal, SessionExpired, StoreUnavailable
+from bff.errors import InvalidLogoutToken, InvalidSeal, SessionExpired
 from bff.oauth.client import FapiClient
 from bff.oauth.clock import Clock
 from bff.oauth.logout_token import acceptable_until
 from bff.sessions.model import Session
 from bff.sessions.stores import session_ref
 from bff.store import keys
-from bff.store.base import Store
+from bff.store.base import Store, StoreUnreachable
+from bff.store.breaker import RateLimitedLog
 from bff.telemetry.metrics import METRICS
 
 log = logging.getLogger("bff.backchannel")
+
+# counted on every skip, logged at most every few seconds: an outage must not flood the log
+_SKIPPED = RateLimitedLog(log, "back-channel logout checks skipped: store unreachable",
+                          "revocation_check_skipped")
 
 
 class SessionRevocations:
@@ -103,11 +108,12 @@ class SessionRevocations:
             # only here, never on the hot path
             latest_key = keys.session_latest(ref)
             return self._newest(session, await self._store.get(latest_key), latest_key)
-        except StoreUnavailable:
+        except StoreUnreachable:
+            # only an outage fails open; a full pool or an error reply is a 503 like any other
             if not self._fail_open:
                 raise
-            log.warning("session end check skipped: store unavailable",
-                        extra={"event": "revocation_check_skipped"})
+            METRICS.events.inc(event="revocation_check_skipped")
+            _SKIPPED.note()
             return session
 
     def _newest(self, session: Session, latest: bytes | None, key: str) -> Session:

@@ -10,6 +10,7 @@ import asyncio
 import copy
 import ipaddress
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -230,3 +231,33 @@ class Discovery:
         self._jwks_fetch = None
         if not task.cancelled():
             task.exception()  # retrieved here, so an unawaited failure is not logged as lost
+
+    # -- readiness: did the AS answer recently? ------------------------------------------------
+    # Class defaults, so the probe adds nothing to __init__; probe() sets them per instance.
+    # Operational time (monotonic), not the injected protocol clock a test may freeze.
+    _probe_at: float | None = None
+    _probe_failure: BFFError | None = None
+    _probe_lock: asyncio.Lock | None = None
+
+    async def probe(self, max_age: float = 3.0, request_timeout: float = 2.0) -> None:
+        """Raise unless the AS served valid metadata within the last ``max_age`` seconds.
+
+        At most one bounded request per ``max_age``, however often readiness is asked.
+        """
+        if self._probe_lock is None:
+            self._probe_lock = asyncio.Lock()
+        async with self._probe_lock:
+            at = self._probe_at
+            if at is None or time.monotonic() - at >= max_age:
+                url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+                try:
+                    request = self._http.build_request("GET", url, timeout=request_timeout)
+                    process_metadata_response(await send(self._http, request), self.issuer,
+                                              loopback_endpoints=self.loopback_endpoints)
+                    self._probe_failure = None
+                except BFFError as exc:
+                    self._probe_failure = exc
+                self._probe_at = time.monotonic()
+        if self._probe_failure is not None:
+            # the cached failure, without the tracebacks of earlier raises piling up
+            raise self._probe_failure.with_traceback(None)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from bff.errors import StoreUnavailable
+
 
 class Store(Protocol):
     """Key-value state shared by BFF instances; failures raise ``StoreUnavailable``."""
@@ -32,3 +34,11 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+
+
+class StoreUnreachable(StoreUnavailable):
+    """The store did not answer (refused, reset, timed out): the one failure that may fail open.
+
+    Same wire code as ``StoreUnavailable``; the distinction only tells callers that can carry on
+    without the store (the cookie sessions' logout check) an outage from a busy or erring store.
+    """

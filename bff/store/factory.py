@@ -9,10 +9,11 @@ from bff.store.memory import MemoryStore
 
 
 def build_store(settings: Any) -> Store:
-    """MemoryStore, or RedisStore for ``backend = "redis"``."""
+    """MemoryStore, or RedisStore behind a circuit breaker for ``backend = "redis"``."""
     if settings.backend == "redis":
+        from bff.store.breaker import BreakerStore
         from bff.store.redis import RedisStore
 
-        store: Store = RedisStore.from_settings(settings)
-        return store
+        return BreakerStore(RedisStore.from_settings(settings),
+                            cooldown=float(settings.breaker_cooldown))
     return MemoryStore()

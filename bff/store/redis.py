@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -13,13 +14,26 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ConstantBackoff
-from redis.exceptions import ConnectionError, RedisClusterException, RedisError
+from redis.exceptions import (
+    ClusterDownError,
+    ConnectionError,
+    MaxConnectionsError,
+    RedisClusterException,
+    RedisError,
+)
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bff.errors import StoreUnavailable
+from bff.store.base import StoreUnreachable
 
 # Anything that means "the store did not do it": network failures, timeouts, a loading or
 # failed-over server, a cluster without a quorum and server-side errors alike.
 _FAILURES: tuple[type[BaseException], ...] = (RedisError, RedisClusterException, OSError)
+
+# The subset that means nobody answered: refused, reset, timed out, no master, no cluster.
+# A full pool or an error reply means the store is there, so nothing may fail open on them.
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    ConnectionError, RedisTimeoutError, OSError, RedisClusterException, ClusterDownError)
 
 # INCR and the TTL in one step: a crash between them must not leave a counter that never
 # expires. PEXPIRE NX also heals a counter that somehow lost its TTL.
@@ -43,14 +57,13 @@ def _ttl_ms(ttl: float) -> int:
     return max(1, math.ceil(ttl * 1000))
 
 
-@contextmanager
-def _failures(op: str) -> Iterator[None]:
-    """Turn any client failure into StoreUnavailable naming only the operation."""
-    try:
-        yield
-    except _FAILURES as exc:
-        # Only the class name: redis messages can echo keys, which carry session ids.
-        raise StoreUnavailable(f"{op}: {type(exc).__name__}") from exc
+def _failure(op: str, exc: BaseException) -> StoreUnavailable:
+    """StoreUnreachable or StoreUnavailable for a client failure, naming only the operation."""
+    # Only the class name: redis messages can echo keys, which carry session ids.
+    detail = f"{op}: {type(exc).__name__}"
+    if isinstance(exc, _UNREACHABLE) and not isinstance(exc, MaxConnectionsError):
+        return StoreUnreachable(detail)
+    return StoreUnavailable(detail)
 
 
 class RedisStore:
@@ -62,8 +75,14 @@ class RedisStore:
         namespace: str = "bff",
         *,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        max_connections: int = 100,
+        wait: float = 2.0,
     ) -> None:
         self._client = client
+        # At most as many commands in flight as the pool holds connections: a burst waits for
+        # a free one (up to ``wait``) instead of the pool refusing at once.
+        self._slots = asyncio.Semaphore(max_connections)
+        self._wait = wait
         # Keys already start with "bff:", so the default namespace adds nothing.
         self._prefix = "" if namespace in ("", "bff") else f"{namespace}:"
         self._on_close = on_close
@@ -74,7 +93,10 @@ class RedisStore:
         url: str = settings.url or "redis://127.0.0.1:6379/0"
         timeout = float(settings.timeout)
         scheme = urlsplit(url).scheme.lower()
+        limits: dict[str, Any] = {"max_connections": int(settings.max_connections),
+                                  "wait": timeout}
         options: dict[str, Any] = {
+            "max_connections": limits["max_connections"],
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
             "health_check_interval": _HEALTH_CHECK_INTERVAL,
@@ -85,13 +107,14 @@ class RedisStore:
         if scheme.startswith("rediss"):
             options.update(_tls_options(settings))
         if scheme in _SENTINEL_SCHEMES or settings.sentinel_service:
-            return cls._sentinel(url, settings, options)
+            return cls._sentinel(url, settings, options, limits)
         if settings.cluster:
-            return cls(RedisCluster.from_url(url, **options), settings.namespace)
-        return cls(Redis.from_url(url, **options), settings.namespace)
+            return cls(RedisCluster.from_url(url, **options), settings.namespace, **limits)
+        return cls(Redis.from_url(url, **options), settings.namespace, **limits)
 
     @classmethod
-    def _sentinel(cls, url: str, settings: Any, options: dict[str, Any]) -> RedisStore:
+    def _sentinel(cls, url: str, settings: Any, options: dict[str, Any],
+                  limits: dict[str, Any]) -> RedisStore:
         """A client for the current master, found through the Sentinels in the URL."""
         parts = urlsplit(url)
         userinfo, _, hostlist = parts.netloc.rpartition("@")
@@ -115,13 +138,28 @@ class RedisStore:
             password=unquote(password) or None,
             **options,
         )
-        return cls(master, settings.namespace, on_close=manager.aclose)
+        return cls(master, settings.namespace, on_close=manager.aclose, **limits)
 
     def _key(self, key: str) -> str:
         return self._prefix + key
 
+    @asynccontextmanager
+    async def _call(self, op: str) -> AsyncIterator[None]:
+        """One command: a free connection slot (bounded wait), failures as store errors."""
+        try:
+            async with asyncio.timeout(self._wait):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise StoreUnavailable(f"{op}: no free connection within the timeout") from None
+        try:
+            yield
+        except _FAILURES as exc:
+            raise _failure(op, exc) from exc
+        finally:
+            self._slots.release()
+
     async def get(self, key: str) -> bytes | None:
-        with _failures("get"):
+        async with self._call("get"):
             value = await self._client.get(self._key(key))
         if isinstance(value, str):
             # Only a client built with decode_responses=True answers str; values are bytes.
@@ -130,7 +168,7 @@ class RedisStore:
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         names = [self._key(k) for k in keys]
-        with _failures("get_many"):
+        async with self._call("get_many"):
             if isinstance(self._client, RedisCluster):
                 # keys of several slots: one MGET per node, still no per-key round trip
                 values = await self._client.mget_nonatomic(names)
@@ -140,34 +178,36 @@ class RedisStore:
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         ms = _ttl_ms(ttl)
-        with _failures("set"):
+        async with self._call("set"):
             await self._client.set(self._key(key), value, px=ms)
 
     async def set_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
         ms = _ttl_ms(ttl)
-        with _failures("set_if_absent"):
+        async with self._call("set_if_absent"):
             stored = await self._client.set(self._key(key), value, px=ms, nx=True)
         return bool(stored)
 
     async def delete(self, key: str) -> None:
-        with _failures("delete"):
+        async with self._call("delete"):
             await self._client.delete(self._key(key))
 
     async def incr(self, key: str, ttl: float) -> int:
         ms = _ttl_ms(ttl)
-        with _failures("incr"):
+        async with self._call("incr"):
             result = await self._client.eval(_INCR_WITH_TTL, 1, self._key(key), ms)
         return int(result)
 
     async def ping(self) -> None:
-        with _failures("ping"):
+        async with self._call("ping"):
             await self._client.ping()
 
     async def close(self) -> None:
-        with _failures("close"):
+        try:
             await self._client.aclose()
             if self._on_close is not None:
                 await self._on_close()
+        except _FAILURES as exc:
+            raise _failure("close", exc) from exc
 
 
 def _tls_options(settings: Any) -> dict[str, Any]:

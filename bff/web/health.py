@@ -1,6 +1,9 @@
-"""Liveness and readiness (AS metadata and the store reachable)."""
+"""Liveness and readiness (the AS answered recently and the store is reachable)."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -17,6 +20,14 @@ async def metrics_endpoint(request: Request) -> Response:
                              headers={"Cache-Control": "no-store"})
 
 
+async def _check(probe: Callable[[], Awaitable[None]]) -> str:
+    try:
+        await probe()
+    except BFFError as exc:
+        return exc.code
+    return "ok"
+
+
 def health_endpoints(discovery: Discovery, store: Store) -> tuple[
         object, object]:
     """``/healthz`` (the process runs) and ``/readyz`` (its dependencies answer)."""
@@ -25,13 +36,10 @@ def health_endpoints(discovery: Discovery, store: Store) -> tuple[
         return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
     async def readyz(request: Request) -> Response:
-        checks: dict[str, str] = {}
-        for name, probe in (("authorization_server", discovery.metadata), ("store", store.ping)):
-            try:
-                await probe()
-                checks[name] = "ok"
-            except BFFError as exc:
-                checks[name] = exc.code
+        # A live probe, not the cached metadata: the AS may have gone away since it was fetched.
+        as_state, store_state = await asyncio.gather(_check(discovery.probe),
+                                                     _check(store.ping))
+        checks = {"authorization_server": as_state, "store": store_state}
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks},
                             status_code=200 if ready else 503,

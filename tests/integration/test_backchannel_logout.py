@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,6 @@ import httpx
 import pytest
 
 from bff.crypto.seal import b64url_encode
-from bff.devstack import free_port
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar
 from tests.support.flows import call, login
@@ -24,8 +24,17 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def bc_port() -> int:
-    return free_port()
+def bc_socket() -> Iterator[socket.socket]:
+    """The BFFs' listening socket, bound before the AS learns its URL and held throughout."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        yield sock
+
+
+@pytest.fixture(scope="module")
+def bc_port(bc_socket: socket.socket) -> int:
+    return int(bc_socket.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +46,12 @@ def bc_stack(tmp_path_factory: pytest.TempPathFactory, client_jwk: dict[str, Any
 
 
 @pytest.fixture(params=["cookie", "server"])
-def bff(request: pytest.FixtureRequest, bc_stack: Stack, bc_port: int, workdir: Path,
+def bff(request: pytest.FixtureRequest, bc_stack: Stack, bc_socket: socket.socket, workdir: Path,
         client_jwk: dict[str, Any], cookie_jwks: list[dict[str, Any]]) -> Iterator[BFF]:
     config = bff_config(workdir, bc_stack.issuer, client_jwk, cookie_jwks,
                         session={"store": request.param})
-    with running_bff(config, port=bc_port) as running:
+    # each BFF serves a duplicate of the held socket; closing it leaves the original bound
+    with running_bff(config, sock=bc_socket.dup()) as running:
         yield running
 
 

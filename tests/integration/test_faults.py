@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bff.config.loader import LoadedConfig
-from bff.devstack import free_port
+from bff.devstack import Child
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar, set_cookie_names
 from tests.support.flows import call, login
@@ -56,9 +56,10 @@ def test_server_mode_store_down_then_restarted_empty(
         assert ready.status_code == 503
         assert ready.json()["checks"]["store"] == "store_unavailable"
         redis.start()
+        # readiness probes the store itself, which also closes the store's circuit breaker
+        assert http.get("/readyz").status_code == 200
         r = call(http, jar, "GET", "/api/accounts")
         assert (r.status_code, r.json()["error"]) == (401, "session_expired")
-        assert http.get("/readyz").status_code == 200
         fresh = Jar()
         login(http, fresh, as_browser)
         assert call(http, fresh, "GET", "/api/accounts").status_code == 200
@@ -80,6 +81,7 @@ def test_cookie_mode_keeps_working_without_the_store(
         assert (r.status_code, r.json()["error"]) == (503, "store_unavailable")
         assert not set_cookie_names(r)
         redis.start()
+        assert http.get("/readyz").status_code == 200
         r = call(http, jar, "POST", "/bff/refresh", csrf=csrf)
         assert r.status_code == 200, r.text
         assert call(http, jar, "GET", "/api/accounts").status_code == 200
@@ -90,12 +92,16 @@ def test_as_down_during_refresh_keeps_the_session(
         tmp_path_factory: pytest.TempPathFactory, workdir: Path, client_jwk: dict[str, Any],
         cookie_jwks: list[dict[str, Any]], as_browser: ASBrowser, mode: str) -> None:
     """The AS unreachable during refresh: 502, the session kept; once it is back, all works."""
-    front, back = free_port(), free_port()
-    forwarder = SwitchableForwarder(back, front)
+    # the forwarder and the AS each bind a port of their own choosing and report it
+    forwarder = SwitchableForwarder()
     forwarder.up()
+
+    def aim(authz: Child) -> None:
+        forwarder.target_port = int(authz.ready["port"])
+
     try:
-        with running_stack(tmp_path_factory.mktemp("asdown"), client_jwk, as_port=back,
-                           issuer=f"http://127.0.0.1:{front}") as own:
+        with running_stack(tmp_path_factory.mktemp("asdown"), client_jwk, on_as_ready=aim,
+                           issuer=f"http://127.0.0.1:{forwarder.port}") as own:
             config = bff_config(workdir, own.issuer, client_jwk, cookie_jwks,
                                 oauth={"http_timeout": 2.0}, session={"store": mode})
             with running_bff(config) as bff, bff.client() as http:

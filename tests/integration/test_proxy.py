@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,13 +13,19 @@ from typing import Any
 import httpx
 import pytest
 
-from bff.devstack import free_port
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar
 from tests.support.flows import call, login
 from tests.support.stack import BFF, SPA, Stack, bff_config, running_bff, running_stack
 
 pytestmark = pytest.mark.integration
+
+
+# Bound and never listening, for the module's lifetime: connecting is refused, and unlike a
+# released "free" port no other process can start listening on it meanwhile.
+_CLOSED = socket.socket()
+_CLOSED.bind(("127.0.0.1", 0))
+CLOSED_PORT = _CLOSED.getsockname()[1]
 
 
 def routes(stack: Stack, **extra: Any) -> list[dict[str, Any]]:
@@ -29,7 +36,7 @@ def routes(stack: Stack, **extra: Any) -> list[dict[str, Any]]:
          "resource": stack.audience},
         {"prefix": "/slow-api", "upstream": stack.api_url, "resource": stack.audience,
          "read_timeout": 1.0},
-        {"prefix": "/down", "upstream": f"http://127.0.0.1:{free_port()}",
+        {"prefix": "/down", "upstream": f"http://127.0.0.1:{CLOSED_PORT}",
          "resource": stack.audience, "connect_timeout": 1.0},
     ]
 

@@ -65,14 +65,13 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             "routes": [{"prefix": "/api", "upstream": stack.api_url,
                         "resource": stack.audience}],
         })
-        ports = [free_port() for _ in range(3)]
         instances: list[Child] = []
         lb = None
         try:
-            for port in ports:
-                instances.append(start_bff(workdir / "bff.toml", port,
-                                           log_file=workdir / f"bff-{port}.log"))
-            lb = Nginx(lb_port, ports)
+            for i in range(3):
+                instances.append(start_bff(workdir / "bff.toml", 0,
+                                           log_file=workdir / f"bff-{i}.log"))
+            lb = Nginx(lb_port, [child.ready["port"] for child in instances])
             yield Cluster(stack, lb, instances)
         finally:
             if lb is not None:

@@ -9,9 +9,14 @@ import threading
 
 
 class SwitchableForwarder:
-    """Forwards 127.0.0.1:``port`` to ``target_port``; ``down()`` refuses, ``up()`` reopens."""
+    """Forwards 127.0.0.1:``port`` to ``target_port``; ``down()`` refuses, ``up()`` reopens.
 
-    def __init__(self, target_port: int, port: int) -> None:
+    With ``port=0`` the first ``up()`` binds a port the kernel picks and records it in ``port``
+    (no free-port guess that another process could take first); later ``up()`` calls reuse it.
+    ``target_port`` may be set after construction, e.g. once the target reports its port.
+    """
+
+    def __init__(self, target_port: int = 0, port: int = 0) -> None:
         self.port = port
         self.target_port = target_port
         self.loop = asyncio.new_event_loop()
@@ -44,6 +49,7 @@ class SwitchableForwarder:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", self.port))
+            self.port = sock.getsockname()[1]
             return await asyncio.start_server(self._handle, sock=sock)
         self.server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(5)
 

@@ -31,6 +31,7 @@ class HostileAS:
     key: ECKey = field(default_factory=lambda: ECKey.generate_key("P-256", private=True,
                                                                   auto_kid=True))
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    issued: list[dict[str, Any]] = field(default_factory=list)
     par_requests: list[dict[str, str]] = field(default_factory=list)
     id_token_claims: Callable[[dict[str, Any]], dict[str, Any]] = lambda c: c
     id_token_signer: Callable[[dict[str, Any]], str] | None = None
@@ -40,6 +41,15 @@ class HostileAS:
     client_id: str = "bff"
     userinfo_claims: dict[str, Any] = field(default_factory=lambda: {"sub": "mallory"})
     userinfo_invalid_token: int = 0  # answer this many userinfo calls 401 invalid_token first
+
+    def secrets(self) -> list[str]:
+        """Every secret the BFF sent or was given: codes, PKCE verifiers, assertions, tokens."""
+        found = [form[k] for _, form in self.calls for k in (
+            "code", "code_verifier", "client_assertion", "refresh_token", "token") if form.get(k)]
+        found += [body[k] for body in self.issued
+                  for k in ("access_token", "refresh_token", "id_token")
+                  if isinstance(body.get(k), str)]
+        return found
 
     def count(self, path: str) -> int:
         return sum(1 for p, _ in self.calls if p == path)
@@ -100,6 +110,7 @@ class HostileAS:
                 "access_token": secrets.token_urlsafe(32), "token_type": "DPoP",
                 "expires_in": 300, "refresh_token": secrets.token_urlsafe(32),
                 "id_token": self.sign(claims), "scope": "openid"})
+            self.issued.append(body)
             return JSONResponse(body)
 
         async def me(request: Request) -> Response:

@@ -40,10 +40,26 @@ http {{
 """
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class Nginx:
     """``nginx -g 'daemon off;'`` with its own prefix directory; ``url`` is the balancer."""
 
-    def __init__(self, port: int, upstream_ports: list[int]) -> None:
+    def __init__(self, port: int, upstream_ports: list[int], attempts: int = 5) -> None:
+        """``port=0``: a free port, picked again if another process binds it first."""
+        for attempt in range(attempts):
+            try:
+                self._start(port or _free_port(), upstream_ports)
+                return
+            except RuntimeError as exc:
+                if port or "in use" not in str(exc) or attempt == attempts - 1:
+                    raise
+
+    def _start(self, port: int, upstream_ports: list[int]) -> None:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(binary).exists():
             raise RuntimeError("nginx not found: install nginx-light (the test command installs "
@@ -62,6 +78,9 @@ class Nginx:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 err = self.process.stderr.read().decode() if self.process.stderr else ""
+                err += (self.dir / "error.log").read_text(errors="replace") if (
+                    self.dir / "error.log").exists() else ""
+                self.stop()
                 raise RuntimeError(f"nginx exited: {err}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()

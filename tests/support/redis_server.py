@@ -211,6 +211,7 @@ class RedisServer(_Launcher):
         self._tmp = tempfile.TemporaryDirectory(prefix="bff-redis-")
         self.port = free_port()
         self._process = _Process(self.port, Path(self._tmp.name), [])
+        self._started = False
 
     @property
     def url(self) -> str:
@@ -221,8 +222,21 @@ class RedisServer(_Launcher):
         return self._process.pid
 
     def start(self) -> None:
-        """Start (or restart, empty) on the same port."""
-        self._process.start()
+        """Start (or restart, empty) on the same port.
+
+        redis-server cannot report a kernel-chosen port, so the first start takes a free one
+        and, when another process bound it in between, moves to another; restarts never move.
+        """
+        for attempt in range(5):
+            try:
+                self._process.start()
+            except RuntimeError:
+                if self._started or attempt == 4:
+                    raise
+                self.port = self._process.port = free_port()
+                continue
+            self._started = True
+            return
 
     def stop(self) -> None:
         """Stop the server; clients see connection refused until ``start``."""

@@ -14,10 +14,14 @@ import uvicorn
 class ThreadServer:
     """A real HTTP server over sockets for an in-process ASGI app."""
 
-    def __init__(self, app: Any, port: int = 0, options: dict[str, Any] | None = None) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
+    def __init__(self, app: Any, port: int = 0, sock: socket.socket | None = None,
+                 options: dict[str, Any] | None = None) -> None:
+        # a caller-made socket lets the port be known (and held) before the app exists
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+        self.sock = sock
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         # ``options``: the BFF passes bff.web.limits.uvicorn_options, i.e. what ``bff run`` uses

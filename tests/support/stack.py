@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import httpx
 from bff.app import Parts, build_app, build_parts
 from bff.config.loader import LoadedConfig, load_settings_from_mapping
 from bff.crypto.keys import public_jwk
-from bff.devstack import Child, free_port, start_authorization_server, start_example_api
+from bff.devstack import Child, start_authorization_server, start_example_api
 from bff.telemetry.logging import JSONFormatter
 from bff.web.limits import uvicorn_options
 from tests.support.servers import ThreadServer
@@ -51,9 +52,12 @@ class Stack:
 def running_stack(workdir: Path, client_jwk: dict[str, Any], access_ttl: int = 300,
                   backchannel_uri: str | None = None,
                   redirect_uris: list[str] | None = None,
-                  issuer: str | None = None, as_port: int = 0) -> Iterator[Stack]:
-    api_port = free_port()
-    audience = f"http://127.0.0.1:{api_port}/"
+                  issuer: str | None = None, as_port: int = 0,
+                  on_as_ready: Callable[[Child], None] | None = None) -> Iterator[Stack]:
+    """The dev AS and the example API; ``on_as_ready`` runs before the API asks the AS."""
+    # The audience is a name, not an address: the API then binds a port of its own choosing
+    # (port 0) and reports it, instead of a pre-picked port another process could take first.
+    audience = "http://127.0.0.1/example-api/"
     client: dict[str, Any] = {"client_id": "bff", "jwks": {"keys": [public_jwk(client_jwk)]},
                               "redirect_uris": [REDIRECT_URI, *(redirect_uris or [])],
                               "post_logout_redirect_uris": [REDIRECT_URI,
@@ -67,8 +71,10 @@ def running_stack(workdir: Path, client_jwk: dict[str, Any], access_ttl: int = 3
     authz = start_authorization_server(as_config, workdir, workdir / "as.log")
     api = None
     try:
+        if on_as_ready is not None:
+            on_as_ready(authz)
         issuer = authz.ready["issuer"]
-        api = start_example_api(issuer, audience, port=api_port, log_file=workdir / "api.log")
+        api = start_example_api(issuer, audience, log_file=workdir / "api.log")
         yield Stack(issuer, api.ready["url"], audience, authz, api)
     finally:
         if api is not None:
@@ -129,9 +135,11 @@ def bff_config(workdir: Path, stack_issuer: str, client_jwk: dict[str, Any],
 
 
 @contextmanager
-def running_bff(config: LoadedConfig, port: int = 0, **parts_kwargs: Any) -> Iterator[BFF]:
+def running_bff(config: LoadedConfig, port: int = 0, *, sock: socket.socket | None = None,
+                **parts_kwargs: Any) -> Iterator[BFF]:
+    """A BFF on ``sock`` (a bound socket the caller made), else on ``port`` (0: any port)."""
     parts = build_parts(config, **parts_kwargs)
     app = build_app(config, parts=parts)
-    with ThreadServer(app, port=port,
+    with ThreadServer(app, port=port, sock=sock,
                       options=uvicorn_options(config.settings.server)) as server:
         yield BFF(server.url, server, parts, config)

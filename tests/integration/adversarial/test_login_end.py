@@ -1,11 +1,14 @@
 """Hostile authorization responses and token responses at ``login/end`` (one case per rule).
 
 Every case asserts the exact status and code, that no session cookie was set, that the AS got no
-further call, and that nothing secret reached the logs.
+further call, and that none of the secrets the case handled (the code, the PKCE verifier, the
+client assertion, the tokens the fake AS issued) reached the answer or the logs.
 """
 
 from __future__ import annotations
 
+import secrets
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,14 +60,27 @@ def finish(http: httpx.Client, jar: Jar, **params: str) -> httpx.Response:
                 json={"pageUrl": f"{REDIRECT_URI}?{urlencode(params)}"})
 
 
+def fresh_code() -> str:
+    """An authorization code no log line could contain by chance."""
+    return secrets.token_urlsafe(24)
+
+
+def handled(hostile: HostileAS, *extra: str) -> list[str]:
+    """The secrets a case handled: ``extra`` plus everything sent to or issued by the fake AS."""
+    return [*extra, *hostile.secrets()]
+
+
 def assert_refused(response: httpx.Response, status: int, code: str, logs: LogCapture,
-                   *secrets: str) -> None:
+                   *handled_secrets: str) -> None:
+    # a check with nothing (or something guessable) to look for could never fail
+    assert handled_secrets, "pass the secrets this case handled"
+    assert all(len(s) >= 16 for s in handled_secrets), handled_secrets
     assert response.status_code == status, response.text
     assert response.json() == {"error": code, "error_description": response.json()[
         "error_description"]}
     assert response.json()["error_description"]
     assert not [n for n in set_cookie_names(response) if "bff-session" in n]
-    for secret in secrets:
+    for secret in handled_secrets:
         assert secret not in response.text
         assert secret not in logs.text()
 
@@ -88,9 +104,11 @@ def test_state_mismatch(bff: BFF, hostile: HostileAS, captured_logs: LogCapture)
     """RFC 6749 §10.12: a response for another state is refused before any token call."""
     jar = Jar()
     with bff.client() as http:
-        begin(http, jar, hostile)
-        r = finish(http, jar, code="c1", state="forged-state", iss=hostile.url)
-    assert_refused(r, 502, "state_mismatch", captured_logs)
+        par = begin(http, jar, hostile)
+        auth_code = fresh_code()
+        r = finish(http, jar, code=auth_code, state="forged-state", iss=hostile.url)
+    assert_refused(r, 502, "state_mismatch", captured_logs,
+                   *handled(hostile, auth_code, par["state"]))
     assert hostile.count("/token") == 0
 
 
@@ -100,8 +118,10 @@ def test_missing_iss(bff: BFF, hostile: HostileAS, captured_logs: LogCapture) ->
     jar = Jar()
     with bff.client() as http:
         par = begin(http, jar, hostile)
-        r = finish(http, jar, code="c1", state=par["state"])
-    assert_refused(r, 502, "iss_missing", captured_logs, par["state"])
+        auth_code = fresh_code()
+        r = finish(http, jar, code=auth_code, state=par["state"])
+    assert_refused(r, 502, "iss_missing", captured_logs,
+                   *handled(hostile, auth_code, par["state"]))
     assert hostile.count("/token") == 0
 
 
@@ -111,8 +131,10 @@ def test_wrong_iss(bff: BFF, hostile: HostileAS, captured_logs: LogCapture) -> N
     jar = Jar()
     with bff.client() as http:
         par = begin(http, jar, hostile)
-        r = finish(http, jar, code="c1", state=par["state"], iss="https://evil.example")
-    assert_refused(r, 502, "iss_mismatch", captured_logs)
+        auth_code = fresh_code()
+        r = finish(http, jar, code=auth_code, state=par["state"], iss="https://evil.example")
+    assert_refused(r, 502, "iss_mismatch", captured_logs,
+                   *handled(hostile, auth_code, par["state"]))
     assert hostile.count("/token") == 0
 
 
@@ -124,7 +146,8 @@ def test_authorization_error_response(bff: BFF, hostile: HostileAS,
     with bff.client() as http:
         par = begin(http, jar, hostile)
         r = finish(http, jar, error="access_denied", state=par["state"], iss=hostile.url)
-    assert_refused(r, 400, "authorization_error", captured_logs)
+    assert_refused(r, 400, "authorization_error", captured_logs,
+                   *handled(hostile, par["state"]))
     assert hostile.count("/token") == 0
 
 
@@ -136,10 +159,14 @@ def test_reused_login_transaction(bff: BFF, hostile: HostileAS,
     with bff.client() as http:
         par = begin(http, jar, hostile)
         captured = jar.copy()
-        assert finish(http, jar, code="c1", state=par["state"], iss=hostile.url).status_code == 200
+        auth_code = fresh_code()
+        assert finish(http, jar, code=auth_code, state=par["state"],
+                      iss=hostile.url).status_code == 200
         tokens_before = hostile.count("/token")
-        replay = finish(http, captured, code="c1", state=par["state"], iss=hostile.url)
-    assert_refused(replay, 401, "login_transaction_used", captured_logs)
+        replay = finish(http, captured, code=auth_code, state=par["state"], iss=hostile.url)
+    # the tokens of the first (successful) exchange must not surface in the replay either
+    assert_refused(replay, 401, "login_transaction_used", captured_logs,
+                   *handled(hostile, auth_code, par["state"]))
     assert hostile.count("/token") == tokens_before
 
 
@@ -147,8 +174,10 @@ def test_login_without_transaction(bff: BFF, hostile: HostileAS,
                                    captured_logs: LogCapture) -> None:
     """A response with no login transaction cookie at all (expired or never started)."""
     with bff.client() as http:
-        r = finish(http, Jar(), code="c1", state="s", iss=hostile.url)
-    assert_refused(r, 401, "login_transaction_missing", captured_logs)
+        auth_code, state = fresh_code(), fresh_code()
+        r = finish(http, Jar(), code=auth_code, state=state, iss=hostile.url)
+    assert_refused(r, 401, "login_transaction_missing", captured_logs,
+                   *handled(hostile, auth_code, state))
     assert hostile.count("/token") == 0
 
 
@@ -159,8 +188,10 @@ def test_expired_login_transaction(bff: BFF, hostile: HostileAS, clock: OffsetCl
     with bff.client() as http:
         par = begin(http, jar, hostile)
         clock.offset = 601
-        r = finish(http, jar, code="c1", state=par["state"], iss=hostile.url)
-    assert_refused(r, 401, "login_transaction_missing", captured_logs)
+        auth_code = fresh_code()
+        r = finish(http, jar, code=auth_code, state=par["state"], iss=hostile.url)
+    assert_refused(r, 401, "login_transaction_missing", captured_logs,
+                   *handled(hostile, auth_code, par["state"]))
     assert hostile.count("/token") == 0
 
 
@@ -172,8 +203,11 @@ def test_replayed_code_refused_by_as(bff: BFF, hostile: HostileAS,
     hostile.token_error = "invalid_grant"
     with bff.client() as http:
         par = begin(http, jar, hostile)
-        r = finish(http, jar, code="spent", state=par["state"], iss=hostile.url)
-    assert_refused(r, 400, "login_failed", captured_logs, "spent")
+        auth_code = fresh_code()
+        r = finish(http, jar, code=auth_code, state=par["state"], iss=hostile.url)
+    assert hostile.calls[-1][1]["code_verifier"], "the PKCE verifier was sent and is checked"
+    assert_refused(r, 400, "login_failed", captured_logs,
+                   *handled(hostile, auth_code, par["state"]))
     assert hostile.count("/token") == 1  # the nonce from PAR is reused; no retry after a refusal
 
 
@@ -203,8 +237,10 @@ def test_id_token_rejected(bff: BFF, hostile: HostileAS, captured_logs: LogCaptu
     jar = Jar()
     with bff.client() as http:
         par = begin(http, jar, hostile)
-        r = finish(http, jar, code="c1", state=par["state"], iss=hostile.url)
-    assert_refused(r, 502, code, captured_logs)
+        auth_code = fresh_code()
+        r = finish(http, jar, code=auth_code, state=par["state"], iss=hostile.url)
+    assert hostile.issued, "the fake AS issued tokens the BFF then refused"
+    assert_refused(r, 502, code, captured_logs, *handled(hostile, auth_code, par["state"]))
     assert hostile.count("/me") == 0, "no userinfo call after a bad ID token"
 
 
@@ -215,20 +251,27 @@ def test_bearer_token_refused(bff: BFF, hostile: HostileAS, captured_logs: LogCa
     jar = Jar()
     with bff.client() as http:
         par = begin(http, jar, hostile)
-        r = finish(http, jar, code="c1", state=par["state"], iss=hostile.url)
-    assert_refused(r, 502, "bearer_downgrade", captured_logs)
+        auth_code = fresh_code()
+        r = finish(http, jar, code=auth_code, state=par["state"], iss=hostile.url)
+    assert hostile.issued
+    assert_refused(r, 502, "bearer_downgrade", captured_logs,
+                   *handled(hostile, auth_code, par["state"]))
 
 
 def test_as_unreachable(workdir: Path, client_jwk: dict[str, Any],
                         cookie_jwks: list[dict[str, Any]], captured_logs: LogCapture) -> None:
     """A closed AS port answers 502 as_unreachable with a clear description."""
-    from bff.devstack import free_port
-
-    config = bff_config(workdir, f"http://127.0.0.1:{free_port()}", client_jwk, cookie_jwks)
-    with running_bff(config) as bff, bff.client() as http:
-        jar = Jar()
-        r = call(http, jar, "POST", "/bff/login/start", json={})
-    assert_refused(r, 502, "as_unreachable", captured_logs)
+    # bound but not listening: connections are refused, and no other process can take the port
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        config = bff_config(workdir, f"http://127.0.0.1:{port}", client_jwk, cookie_jwks)
+        with running_bff(config) as bff, bff.client() as http:
+            jar = Jar()
+            r = call(http, jar, "POST", "/bff/login/start", json={})
+    # nothing reached an AS: what the BFF handled are its own keys
+    assert_refused(r, 502, "as_unreachable", captured_logs, client_jwk["d"],
+                   *(jwk["k"] for jwk in cookie_jwks))
     assert "cannot be reached" in r.json()["error_description"]
     assert not jar.cookies
 
@@ -266,8 +309,9 @@ def test_jarm_response_checks(jarm_bff: BFF, hostile: HostileAS, captured_logs: 
         par = begin(http, jar, hostile)
         assert par["response_mode"] == "jwt"
         now = int(time.time())
+        auth_code = fresh_code()
         claims: dict[str, Any] = {"iss": hostile.url, "aud": "bff", "exp": now + 60,
-                                  "code": "c1", "state": par["state"]}
+                                  "code": auth_code, "state": par["state"]}
         for key, value in changes.items():
             if value is None:
                 claims.pop(key)
@@ -279,7 +323,8 @@ def test_jarm_response_checks(jarm_bff: BFF, hostile: HostileAS, captured_logs: 
         assert r.status_code == 200, r.text
         assert jar.session_names()
     else:
-        assert_refused(r, status, code, captured_logs)
+        assert_refused(r, status, code, captured_logs,
+                       *handled(hostile, auth_code, token, par["state"]))
         assert hostile.count("/token") == 0
 
 
@@ -293,5 +338,7 @@ def test_access_token_bound_to_another_key(bff: BFF, hostile: HostileAS,
     jar = Jar()
     with bff.client() as http:
         par = begin(http, jar, hostile)
-        r = finish(http, jar, code="c1", state=par["state"], iss=hostile.url)
-    assert_refused(r, 502, "dpop_binding_missing", captured_logs, foreign)
+        auth_code = fresh_code()
+        r = finish(http, jar, code=auth_code, state=par["state"], iss=hostile.url)
+    assert_refused(r, 502, "dpop_binding_missing", captured_logs,
+                   *handled(hostile, auth_code, foreign, par["state"]))

@@ -181,6 +181,9 @@ def test_broken_config_reports_every_problem_naming_each_key(tmp_path: Path) -> 
     ({"store": {"backend": "sql"}}, "store.backend", "memory or redis"),
     ({"store": {"backend": "redis"}}, "store.url", "required"),
     ({"store": {"url": "http://redis"}}, "store.url", "redis://"),
+    ({"store": {"max_connections": 0}}, "store.max_connections", "between 1"),
+    ({"store": {"timeout": 0}}, "store.timeout", "between 0"),
+    ({"store": {"breaker_cooldown": 0}}, "store.breaker_cooldown", "between 0.05"),
 ])
 def test_single_problems(keydir: Path, tables: dict[str, dict[str, Any]], key: str,
                          message: str) -> None:
