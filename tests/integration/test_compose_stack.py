@@ -2,9 +2,10 @@
 
 Redis, the dev AS, the example API, the three BFF replicas and nginx start with compose.yaml's
 commands, deploy/compose/'s nginx.conf and bff.toml and the AS config its init step writes;
-only the fixed ports are moved to free ones (the machine is shared) and the AS binds loopback
-instead of the namespace's every address. A user signs in through the balancer, every replica
-serves the same server session, and the AS's back-channel logout reaches them through nginx.
+only the fixed ports are moved to free ones (the machine is shared), the AS binds loopback
+instead of the namespace's every address, and the keys volume is a folder. A user signs in
+through the balancer, every replica serves the same server session, and the AS's back-channel
+logout reaches them through nginx.
 """
 
 from __future__ import annotations
@@ -103,7 +104,9 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
                               ready_prefix="READY ", env={"PYTHONPATH": pythonpath}))
 
         config = work / "config" / "bff.toml"
-        config.write_text(moved((COMPOSE / "bff.toml").read_text(), ports))
+        # the keys volume's container path is this test's keys folder
+        config.write_text(moved((COMPOSE / "bff.toml").read_text(), ports).replace(
+            '"/etc/bff/keys/', f'"{work / "keys"}/'))
         replicas = []
         for name in ("bff-1", "bff-2", "bff-3"):
             service = services[name]

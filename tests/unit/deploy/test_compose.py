@@ -146,11 +146,9 @@ def test_services_run_what_bff_demo_runs(tmp_path: Path) -> None:
     redis_port = int(flag(services["redis"]["command"], "--port"))
     static_dir = config["server"]["static_dir"]
     keys_target = next(t for t, s in mounts(replica).items() if s == "keys")
-    config_root = PurePosixPath(config_target).parent.parent
-    key_dir = str(PurePosixPath(keys_target).relative_to(config_root))
     expected = demo_bff_config(public, public_port, issuer, api_audience, api_url, store="redis",
                                session_store="server", redis_url=demo_redis_url(redis_port),
-                               static_dir=static_dir, key_dir=f"../{key_dir}/")
+                               static_dir=static_dir, key_dir=f"{keys_target}/")
     assert config == expected
     # the SPA the demo serves, mounted where static_dir says
     assert (REPO / mounts(replica)[static_dir]).resolve() == SPA_DIR
@@ -229,9 +227,11 @@ def test_bff_accepts_the_compose_configuration_as_mounted(tmp_path: Path) -> Non
     root = tmp_path / "root"
     config_path = root / config_target.relative_to("/")
     config_path.parent.mkdir(parents=True)
-    config_path.write_text((REPO / mounts(replica)[str(config_target)]).read_text())
     keys = root / PurePosixPath(keys_target).relative_to("/")
     keys.mkdir(parents=True)
+    text = (REPO / mounts(replica)[str(config_target)]).read_text()
+    # key paths are absolute container paths: point them at this test's copy of the mount
+    config_path.write_text(text.replace(f'"{keys_target}/', f'"{keys}/'))
     assert init_module().init(keys, REPO / "deploy" / "compose" / "as-config.json") == 0
     # the SPA is mounted at static_dir in the container; here it is the repository's folder
     env = {"BFF_SERVER__STATIC_DIR": f'"{SPA_DIR}"', **replica["environment"]}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import re
-from pathlib import Path
+import tomllib
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import kubernetes_validate
@@ -122,7 +123,8 @@ def test_bff_accepts_the_configmap_with_the_secrets_as_mounted(tmp_path: Path) -
     (tmp_path / "config").mkdir()
     (tmp_path / "keys").mkdir()
     config = tmp_path / "config" / "bff.toml"
-    config.write_text(r["ConfigMap/bff-config"]["data"]["bff.toml"])
+    config.write_text(r["ConfigMap/bff-config"]["data"]["bff.toml"].replace(
+        '"/etc/bff/keys/', f'"{tmp_path / "keys"}/'))
     (tmp_path / "keys" / "client.jwk").write_text(json.dumps(generate_signing_jwk("ES256")))
     (tmp_path / "keys" / "cookie.jwk").write_text(json.dumps(generate_seal_jwk()))
     env = {e["name"]: e for e in container()["env"]}
@@ -143,10 +145,23 @@ def test_bff_refuses_the_committed_placeholder_keys(tmp_path: Path) -> None:
     (tmp_path / "config").mkdir()
     (tmp_path / "keys").mkdir()
     config = tmp_path / "config" / "bff.toml"
-    config.write_text(r["ConfigMap/bff-config"]["data"]["bff.toml"])
+    config.write_text(r["ConfigMap/bff-config"]["data"]["bff.toml"].replace(
+        '"/etc/bff/keys/', f'"{tmp_path / "keys"}/'))
     for name, value in r["Secret/bff-keys"]["stringData"].items():
         (tmp_path / "keys" / name).write_text(value)
     with pytest.raises(ConfigError) as refused:
         load_settings(config, {"BFF_STORE__URL": r["Secret/bff-redis"]["stringData"]["url"]})
     assert {p.key for p in refused.value.problems} == {"oauth.client_key_file",
                                                        "session.cookie_key_files[0]"}
+
+
+def test_key_paths_are_absolute_under_the_secrets_mount() -> None:
+    """Relative key paths would break: the loader resolves them from the file's real location,
+    and a ConfigMap's file is a symlink into a dated folder beside it."""
+    r = resources()
+    config = tomllib.loads(r["ConfigMap/bff-config"]["data"]["bff.toml"])
+    keys = next(m["mountPath"] for m in container()["volumeMounts"] if m["name"] == "keys")
+    paths = [config["oauth"]["client_key_file"], *config["session"]["cookie_key_files"]]
+    assert all(PurePosixPath(p).parent == PurePosixPath(keys) for p in paths), paths
+    secret = r["Secret/bff-keys"]["stringData"]
+    assert {PurePosixPath(p).name for p in paths} <= set(secret)
