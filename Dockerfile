@@ -17,7 +17,9 @@ COPY pyproject.toml README.md LICENSE ./
 COPY bff ./bff
 # the same install command as README.md's deployment section: the package and its runtime
 # dependencies, no test or development extras
-RUN python -m pip install --no-cache-dir .
+# (then the installers go: nothing needs them at run time)
+RUN python -m pip install --no-cache-dir . \
+ && python -m pip uninstall --yes pip setuptools
 
 FROM python:3.11.11-slim-bookworm
 # a fixed numeric uid, so Kubernetes' runAsNonRoot can verify it without a passwd lookup
