@@ -130,11 +130,18 @@ def start_authorization_server(config: dict[str, Any], workdir: Path,
                                           str(path)], ready_prefix="READY ", log_file=log_file)
 
 
+def example_api_args(issuer: str, audience: str, *, port: int, host: str = "127.0.0.1",
+                     hello_only: bool = False) -> list[str]:
+    """The Python arguments that start the example API (``-m example_api ...``)."""
+    args = ["-m", "example_api", "--host", host, "--port", str(port)]
+    return args + (["--hello-only"] if hello_only else ["--issuer", issuer, "--audience", audience])
+
+
 def start_example_api(issuer: str, audience: str, *, port: int = 0, hello_only: bool = False,
                       log_file: Path | None = None, host: str = "127.0.0.1") -> Child:
     """The example banking API that accepts only DPoP-bound tokens; ``ready['url']``."""
-    argv = [sys.executable, "-m", "example_api", "--host", host, "--port", str(port)]
-    argv += ["--hello-only"] if hello_only else ["--issuer", issuer, "--audience", audience]
+    argv = [sys.executable, *example_api_args(issuer, audience, port=port, host=host,
+                                              hello_only=hello_only)]
     pythonpath = os.pathsep.join(filter(None, [str(API_DIR), os.environ.get("PYTHONPATH")]))
     return spawn("example API", argv, ready_prefix="READY ", env={"PYTHONPATH": pythonpath},
                  log_file=log_file)
@@ -181,14 +188,18 @@ def start_bff(config_path: Path, port: int, *, log_file: Path | None = None,
     raise DevstackError("bff did not start")  # pragma: no cover (the loop returns or raises)
 
 
+def redis_argv(port: int) -> list[str]:
+    """The throw-away Redis the demo runs: loopback only, nothing written to disk."""
+    return ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no"]
+
+
 def start_redis(port: int, workdir: Path) -> Child:
     """A throw-away ``redis-server`` on loopback."""
     if shutil.which("redis-server") is None:
         raise DevstackError("redis-server is required for store = redis: "
                             "apt-get install redis-server")
-    child = spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                            "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-                  ready_prefix=None)
+    child = spawn("redis", [*redis_argv(port), "--dir", str(workdir)], ready_prefix=None)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -243,6 +254,40 @@ def write_toml(path: Path, tables: dict[str, Any]) -> None:
     path.write_text("\n".join(lines))
 
 
+def demo_as_config(public: str, port: int, jwks: dict[str, Any],
+                   api_audience: str) -> dict[str, Any]:
+    """The dev AS configuration of ``bff demo``; compose.yaml's is tested against it."""
+    return {
+        "clients": [{"client_id": "bff", "jwks": jwks, "redirect_uris": [f"{public}/"],
+                     "post_logout_redirect_uris": [f"{public}/"],
+                     "backchannel_logout_uri": f"http://127.0.0.1:{port}/bff/backchannel-logout"}],
+        "resource": api_audience, "accessTokenTTL": 300}
+
+
+def demo_redis_url(port: int) -> str:
+    """The store URL of ``bff demo --store redis``."""
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def demo_bff_config(public: str, port: int, issuer: str, api_audience: str, api_url: str, *,
+                    store: str = "memory", session_store: str = "cookie", redis_url: str = "",
+                    static_dir: str = str(SPA_DIR), key_dir: str = "") -> dict[str, Any]:
+    """The BFF configuration of ``bff demo``; compose.yaml's bff.toml is tested against it."""
+    store_table: dict[str, Any] = {"backend": store}
+    if redis_url:
+        store_table["url"] = redis_url
+    return {
+        "server": {"public_url": public, "static_dir": static_dir, "port": port},
+        "oauth": {"issuer": issuer, "client_id": "bff", "client_key_file": f"{key_dir}client.jwk",
+                  "redirect_uri": f"{public}/", "post_logout_redirect_uri": f"{public}/",
+                  "resources": [api_audience],
+                  "scope": "openid profile email offline_access accounts payments"},
+        "session": {"store": session_store, "cookie_key_files": [f"{key_dir}cookie.jwk"]},
+        "store": store_table,
+        "routes": [{"prefix": "/api", "upstream": api_url, "resource": api_audience}],
+    }
+
+
 def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cookie") -> int:
     """Start AS, example API, (Redis), BFF serving the SPA; print the URL; stop on Ctrl-C."""
     workdir = REPO / ".demo"
@@ -267,32 +312,21 @@ def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cook
         jwks = write_keys(workdir)
         api_port = free_port()
         api_audience = f"http://127.0.0.1:{api_port}/"
-        authz = start_authorization_server({
-            "clients": [{"client_id": "bff", "jwks": jwks, "redirect_uris": [f"{public}/"],
-                         "post_logout_redirect_uris": [f"{public}/"],
-                         "backchannel_logout_uri": f"http://127.0.0.1:{port}/bff/backchannel-logout"}],
-            "resource": api_audience, "accessTokenTTL": 300}, workdir, workdir / "as.log")
+        authz = start_authorization_server(demo_as_config(public, port, jwks, api_audience),
+                                           workdir, workdir / "as.log")
         children.append(authz)
         issuer = authz.ready["issuer"]
         api = start_example_api(issuer, api_audience, port=api_port,
                                 log_file=workdir / "api.log")
         children.append(api)
-        store_table: dict[str, Any] = {"backend": store}
+        redis_url = ""
         if store == "redis":
             redis_port = free_port()
             children.append(start_redis(redis_port, workdir))
-            store_table["url"] = f"redis://127.0.0.1:{redis_port}/0"
-        write_toml(workdir / "bff.toml", {
-            "server": {"public_url": public, "static_dir": str(SPA_DIR), "port": port},
-            "oauth": {"issuer": issuer, "client_id": "bff", "client_key_file": "client.jwk",
-                      "redirect_uri": f"{public}/", "post_logout_redirect_uri": f"{public}/",
-                      "resources": [api_audience],
-                      "scope": "openid profile email offline_access accounts payments"},
-            "session": {"store": session_store, "cookie_key_files": ["cookie.jwk"]},
-            "store": store_table,
-            "routes": [{"prefix": "/api", "upstream": api.ready["url"],
-                        "resource": api_audience}],
-        })
+            redis_url = demo_redis_url(redis_port)
+        write_toml(workdir / "bff.toml", demo_bff_config(
+            public, port, issuer, api_audience, api.ready["url"], store=store,
+            session_store=session_store, redis_url=redis_url))
         children.append(start_bff(workdir / "bff.toml", port, log_file=workdir / "bff.log"))
         print(f"\n  Token handler demo is running.\n\n  Open {public}/ in your browser and sign in "
               f"with any user name (e.g. alice) and any password.\n\n  Authorization server: "
