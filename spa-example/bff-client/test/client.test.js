@@ -169,3 +169,11 @@ test('error codes from the BFF are typed; API codes pass through', async () => {
   assert.equal(isKnownErrorCode(apiError.code), false);
   await assert.rejects(tab.handlePageLoad({ url: `${BFF_URL}/?code=c&state=forged&iss=x` }), (err) => err instanceof BffError && isKnownErrorCode(err.code));
 });
+
+test('the README shows each recipe exactly as type-checked', () => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  for (const name of ['react.tsx', 'vue.ts', 'router-guard.ts']) {
+    const recipe = readFileSync(new URL(`../recipes/${name}`, import.meta.url), 'utf8').trimEnd();
+    assert.ok(readme.includes(recipe), `README lacks recipes/${name}`);
+  }
+});
