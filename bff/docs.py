@@ -1,6 +1,6 @@
 """Generates ``docs/errors.md`` and the SDK's error-code union from ``bff/errors.py``.
 
-Run ``python -m bff.docs`` after changing an error class; unit tests fail while either file is stale.
+Run ``python -m bff.docs`` after changing an error class; unit tests fail while either is stale.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ needs_axe = pytest.mark.skipif(not AXE.exists(), reason="run scripts/setup (npm 
 def axe_violations(page: Page) -> list[dict[str, Any]]:
     """axe-core's WCAG 2.1 A/AA violations on the page as it is now."""
     if not page.evaluate("() => typeof window.axe === 'object'"):
-        page.evaluate(AXE.read_text(encoding="utf-8"))  # evaluated, so the page's CSP does not apply
+        # evaluated, not added as a script tag: the page's CSP does not apply
+        page.evaluate(AXE.read_text(encoding="utf-8"))
     result = page.evaluate("""async (tags) => {
         const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
         return r.violations.map((v) => ({id: v.id, impact: v.impact,
@@ -52,7 +53,8 @@ def fill_payment(page: Page, *, iban: str, amount: str = "12.34") -> None:
 def active(page: Page) -> str:
     """What has keyboard focus: the test id, name or tag of document.activeElement."""
     return str(page.evaluate("""() => { const a = document.activeElement;
-        return a ? (a.dataset.testid || a.getAttribute('name') || a.id || a.tagName) : 'none'; }"""))
+        return a ? (a.dataset.testid || a.getAttribute('name') || a.id || a.tagName)
+                 : 'none'; }"""))
 
 
 @needs_axe
@@ -152,7 +154,8 @@ def test_focus_ring_has_3_to_1_contrast(e2e_stack: E2EStack, page: Page) -> None
     sign_in(page, app, e2e_stack.issuer)
     ratios = page.evaluate("""(selectors) => {
         const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
-        const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+        const lum = ([r, g, b]) => { const f = (v) => { v /= 255;
+                return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
             return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
         // what is painted just outside the element's left edge, where the ring is drawn
         const behind = (el) => { const r = el.getBoundingClientRect();
@@ -161,7 +164,8 @@ def test_focus_ring_has_3_to_1_contrast(e2e_stack: E2EStack, page: Page) -> None
             for (const e of under) { const v = rgb(getComputedStyle(e).backgroundColor);
                 if (v.length === 3 || (v.length === 4 && v[3] > 0)) return v.slice(0, 3); }
             return [255, 255, 255]; };
-        return selectors.map((sel) => { const el = document.querySelector(sel); el.focus({focusVisible: true});
+        return selectors.map((sel) => { const el = document.querySelector(sel);
+            el.focus({focusVisible: true});
             el.scrollIntoView({block: 'center'});
             const style = getComputedStyle(el); const ring = rgb(style.outlineColor).slice(0, 3);
             const [a, b] = [lum(ring), lum(behind(el))].sort((x, y) => y - x);
@@ -183,7 +187,8 @@ def test_friendly_text_retry_per_panel_and_banner_clears(e2e_stack: E2EStack, pa
         if failures["left"] > 0:
             failures["left"] -= 1
             route.fulfill(status=502, content_type="application/json",
-                          body='{"error": "api_unreachable", "error_description": "the API could not be reached"}')
+                          body='{"error": "api_unreachable", '
+                               '"error_description": "the API could not be reached"}')
         else:
             route.continue_()
 
@@ -199,13 +204,15 @@ def test_friendly_text_retry_per_panel_and_banner_clears(e2e_stack: E2EStack, pa
 
     def refuse(route: Route) -> None:
         route.fulfill(status=403, content_type="application/json",
-                      body='{"error": "csrf_failed", "error_description": "the CSRF token header is missing or wrong"}')
+                      body='{"error": "csrf_failed", '
+                           '"error_description": "the CSRF token header is missing or wrong"}')
 
     page.route("**/api/payments", refuse)
     fill_payment(page, iban=VALID_IBAN)
     page.get_by_test_id("pay").click()
     problem = page.get_by_test_id("payment-error")
-    expect(problem).to_have_text("For your security this page needs to be reloaded. Please reload it and try again.")
+    expect(problem).to_have_text(
+        "For your security this page needs to be reloaded. Please reload it and try again.")
     assert active(page) == "pay", "a server error keeps focus on the button"
 
 
@@ -227,7 +234,8 @@ def test_phone_layout_shows_the_validation_message(e2e_stack: E2EStack, browser:
         assert box is not None
         assert 0 <= box["y"] and box["y"] + box["height"] <= 740, f"message off screen: {box}"
         assert box["x"] >= 0 and box["x"] + box["width"] <= 375, f"message cut off: {box}"
-        assert page.evaluate("() => document.documentElement.scrollWidth") <= 375, "no sideways scroll"
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 375, "no sideways scroll"
         shot = screenshots / "phone-validation-375.png"
         page.screenshot(path=shot)
         docs_copy = DOCS_IMG / "spa-phone-validation.png"

@@ -18,7 +18,8 @@ def test_sdk_error_codes_are_the_wire_codes() -> None:
     listed = re.findall(r"^  '([a-z0-9_]+)',$", render_error_codes_js(), flags=re.MULTILINE)
     assert listed == wire_codes()
     assert len(set(listed)) == len(listed)
-    assert {"csrf_failed", "session_expired", "login_transaction_used", "server_error"} <= set(listed)
+    expected = {"csrf_failed", "session_expired", "login_transaction_used", "server_error"}
+    assert expected <= set(listed)
     # sent as session_required, and never on the wire: not part of the union
     assert e.InvalidSeal.code not in listed
     assert e.ConfigError.code not in listed
