@@ -5,7 +5,7 @@
  * meta tag) and never holds a token. All DOM is built with textContent;
  * API data is never parsed as HTML.
  */
-import { BffError, fetchApi, handlePageLoad, login, logout, readError, session } from './bff-client.js';
+import { BffError, fetchApi, handlePageLoad, isKnownErrorCode, login, logout, readError, session } from './bff-client/index.js';
 
 const BANK_NAME = 'Northwind Bank';
 const LOCALE = document.documentElement.lang || undefined;
@@ -104,28 +104,56 @@ function formatDate(iso) {
   return new Intl.DateTimeFormat(LOCALE, { dateStyle: 'medium', timeZone: dateOnly ? 'UTC' : undefined }).format(date);
 }
 
-/** A message fit for a customer; never a stack or a raw error object. */
+/** What a customer reads for each error code: never the BFF's or the API's developer text. */
+const MESSAGES = {
+  network_error: (service) => `Can't reach ${service} right now. Please check your connection and try again in a moment.`,
+  timeout: (service) => `${capitalize(service)} is taking too long to answer. Please try again in a moment.`,
+  session_required: () => 'Your session has ended. Please sign in again.',
+  session_expired: () => 'Your session has ended. Please sign in again.',
+  csrf_failed: () => 'For your security this page needs to be reloaded. Please reload it and try again.',
+  origin_not_allowed: () => 'This request was blocked to protect your account. Please reload the page and try again.',
+  forbidden: () => 'This request was blocked to protect your account. Please reload the page and try again.',
+  login_failed: () => 'Signing in did not work. Please try again.',
+  login_transaction_used: () => 'This sign-in link was already used. Please sign in again.',
+  login_transaction_missing: () => 'Your sign-in took too long or was started elsewhere. Please sign in again.',
+  authorization_error: () => 'Signing in was cancelled or refused. Please try again.',
+  store_unavailable: () => 'The service is temporarily unavailable. Please try again in a moment.',
+  invalid_payment: () => 'The payment could not be sent. Please check the details and try again.',
+  not_found: () => 'That account could not be found. Please reload the page.',
+};
+
+function capitalize(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** A message fit for a customer, chosen by error code, then by status; never raw error text. */
 function friendlyMessage(err, service = 'the sign-in service') {
   if (!(err instanceof BffError)) return 'Something went wrong. Please reload the page and try again.';
-  switch (err.status) {
-    case 0:
-    case 404:
-    case 405:
-    case 501:
-      return `Can't reach ${service} right now. Please check your connection and try again in a moment.`;
-    case 401:
-      return 'Your session has ended. Please sign in again.';
-    case 403:
-      return 'Your request was blocked to protect your account. Please reload the page and try again.';
-    case 502:
-    case 504:
-      return "Our banking systems aren't responding right now. Please try again in a moment.";
-    case 503:
-      return 'The service is temporarily unavailable. Please try again in a moment.';
-    default:
-      if (err.status >= 500) return 'Something went wrong on our side. Please try again in a moment.';
-      return err.description || 'The request could not be completed. Please check your details and try again.';
+  const byCode = Object.hasOwn(MESSAGES, err.code) ? MESSAGES[err.code] : null;
+  if (byCode) return byCode(service);
+  if (err.status === 0 || err.status === 404 || err.status === 405 || err.status === 501) return MESSAGES.network_error(service);
+  if (err.status === 401) return MESSAGES.session_required();
+  if (err.status === 403) return MESSAGES.forbidden();
+  if (err.status === 502 || err.status === 504) return "Our banking systems aren't responding right now. Please try again in a moment.";
+  if (err.status === 503) return MESSAGES.store_unavailable();
+  if (err.status >= 500 || isKnownErrorCode(err.code)) return 'Something went wrong on our side. Please try again in a moment.';
+  return 'The request could not be completed. Please check your details and try again.';
+}
+
+/**
+ * IBAN check (ISO 13616): country code, check digits, up to 30 letters or digits, and the
+ * mod-97 remainder of the rearranged number equal to 1.
+ */
+function ibanProblem(value) {
+  const iban = value.replace(/[\s-]+/g, '').toUpperCase();
+  if (!/^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/.test(iban)) return 'Enter an IBAN: two letters, two digits, then up to 30 letters or digits.';
+  const rearranged = iban.slice(4) + iban.slice(0, 4);
+  let remainder = 0;
+  for (const ch of rearranged) {
+    const digits = /\d/.test(ch) ? ch : String(ch.charCodeAt(0) - 55);
+    for (const d of digits) remainder = (remainder * 10 + Number(d)) % 97;
   }
+  return remainder === 1 ? null : 'This IBAN is not valid. Please check it for typing errors.';
 }
 
 // ---------------------------------------------------------------------------
@@ -244,7 +272,7 @@ function renderSignedIn(current) {
         accountList,
       ),
       h('section', { class: 'panel tx-panel card', 'aria-labelledby': 'tx-heading' },
-        h('h2', { id: 'tx-heading' }, 'Transactions'),
+        h('h2', { id: 'tx-heading', tabindex: '-1' }, 'Transactions'),
         txTitle,
         txBody,
       ),
@@ -275,28 +303,41 @@ function handleApiError(err) {
   showError(friendlyMessage(err, BANK_NAME));
 }
 
-async function loadAccounts({ select } = {}) {
+/** A panel's failure text with its own "Try again" button (focus moves to it if asked). */
+function retryNotice(text, retry, { tag = 'p', focus = false } = {}) {
+  const button = h('button', { type: 'button', class: 'button button-secondary button-small', 'data-testid': 'retry' }, 'Try again');
+  button.addEventListener('click', () => retry());
+  const notice = h(tag, { class: 'empty retry-notice' }, h('span', {}, text), ' ', button);
+  if (focus) window.setTimeout(() => button.focus(), 0);
+  return notice;
+}
+
+async function loadAccounts({ select, refocus = false } = {}) {
   setBusy(true);
   try {
     const data = await getJson('/api/accounts');
     state.accounts = Array.isArray(data.accounts) ? data.accounts : [];
     const wanted = select || state.selectedId;
     state.selectedId = state.accounts.some((a) => a.id === wanted) ? wanted : state.accounts[0]?.id ?? null;
-    renderAccounts();
+    clearError();
+    renderAccounts({ focusSelected: refocus });
     renderFromAccountOptions();
     if (state.selectedId) await loadTransactions(state.selectedId);
     else state.dom.txBody.replaceChildren(h('p', { class: 'empty' }, 'You have no accounts yet.'));
   } catch (err) {
-    state.dom.accountList.replaceChildren(h('li', { class: 'empty' }, 'Accounts are not available right now.'));
+    state.dom.accountList.replaceChildren(retryNotice('Accounts are not available right now.',
+      () => loadAccounts({ select, refocus: true }), { tag: 'li', focus: refocus }));
     handleApiError(err);
   } finally {
     setBusy(false);
   }
 }
 
-function renderAccounts() {
+function renderAccounts({ focusSelected = false } = {}) {
   const { accountList } = state.dom;
   if (!accountList) return;
+  // the buttons are rebuilt: keep keyboard focus on the same account
+  const focused = document.activeElement?.closest?.('[data-account-id]')?.getAttribute('data-account-id');
   if (state.accounts.length === 0) {
     accountList.replaceChildren(h('li', { class: 'empty' }, 'You have no accounts yet.'));
     return;
@@ -309,6 +350,7 @@ function renderAccounts() {
           type: 'button',
           class: `account-card${selected ? ' is-selected' : ''}`,
           'data-testid': `account-${account.id}`,
+          'data-account-id': account.id,
           'aria-pressed': selected ? 'true' : 'false',
         },
         h('span', { class: 'account-name' }, account.name || account.id),
@@ -319,6 +361,8 @@ function renderAccounts() {
       return h('li', {}, button);
     }),
   );
+  const refocus = focused ?? (focusSelected ? state.selectedId : null);
+  if (refocus) accountList.querySelector(`[data-account-id="${CSS.escape(refocus)}"]`)?.focus();
 }
 
 function selectAccount(id) {
@@ -328,7 +372,7 @@ function selectAccount(id) {
   loadTransactions(id);
 }
 
-async function loadTransactions(id) {
+async function loadTransactions(id, { refocus = false } = {}) {
   const { txBody, txTitle } = state.dom;
   const request = ++state.txRequest;
   const account = state.accounts.find((a) => a.id === id);
@@ -338,10 +382,13 @@ async function loadTransactions(id) {
   try {
     const data = await getJson(`/api/accounts/${encodeURIComponent(id)}/transactions`);
     if (request !== state.txRequest) return;
+    clearError();
     renderTransactions(Array.isArray(data.transactions) ? data.transactions : [], account);
+    if (refocus) document.getElementById('tx-heading')?.focus();
   } catch (err) {
     if (request !== state.txRequest) return;
-    txBody.replaceChildren(h('p', { class: 'empty' }, 'Transactions are not available right now.'));
+    txBody.replaceChildren(retryNotice('Transactions are not available right now.',
+      () => loadTransactions(id, { refocus: true }), { focus: refocus }));
     handleApiError(err);
   } finally {
     if (request === state.txRequest) txBody.setAttribute('aria-busy', 'false');
@@ -372,25 +419,70 @@ function renderTransactions(transactions, account) {
 // ---------------------------------------------------------------------------
 // payments
 
+/** A labelled field with an optional hint and an error line right below the input. */
 function field(label, input, hint) {
   const id = `f-${input.getAttribute('name')}`;
   input.id = id;
+  const error = h('p', { class: 'field-error', id: `${id}-error`, 'data-testid': `error-${input.getAttribute('name')}`, hidden: true });
   const children = [h('label', { for: id }, label), input];
+  const describedBy = [];
   if (hint) {
-    const hintId = `${id}-hint`;
-    input.setAttribute('aria-describedby', hintId);
-    children.push(h('p', { class: 'hint', id: hintId }, hint));
+    describedBy.push(`${id}-hint`);
+    children.push(h('p', { class: 'hint', id: `${id}-hint` }, hint));
   }
+  describedBy.push(error.id);
+  input.setAttribute('aria-describedby', describedBy.join(' '));
+  children.push(error);
   return h('div', { class: 'field' }, ...children);
+}
+
+function setFieldError(input, message) {
+  const error = document.getElementById(`${input.id}-error`);
+  if (message) {
+    input.setAttribute('aria-invalid', 'true');
+    error.textContent = message;
+    error.hidden = false;
+  } else {
+    input.removeAttribute('aria-invalid');
+    error.textContent = '';
+    error.hidden = true;
+  }
+}
+
+const AMOUNT = /^\d{1,12}(\.\d{1,2})?$/;
+
+/** Field problems before anything is sent: required fields, the IBAN checksum, the amount. */
+function validatePayment(inputs, values) {
+  const problems = new Map();
+  if (!values.fromAccount) problems.set(inputs.fromAccount, 'Choose an account to pay from.');
+  if (!values.toName) problems.set(inputs.toName, 'Enter the name of the person or company you are paying.');
+  if (!values.toIban) problems.set(inputs.toIban, "Enter the recipient's IBAN.");
+  else {
+    const problem = ibanProblem(values.toIban);
+    if (problem) problems.set(inputs.toIban, problem);
+  }
+  if (!values.amount) problems.set(inputs.amount, 'Enter an amount.');
+  else if (!AMOUNT.test(values.amount) || Number(values.amount) <= 0) {
+    problems.set(inputs.amount, 'Enter an amount greater than zero, like 25 or 25.50.');
+  } else {
+    const account = state.accounts.find((a) => a.id === values.fromAccount);
+    if (account && Number(values.amount) > Number(account.balance)) {
+      problems.set(inputs.amount, 'This is more than the balance of the account you pay from.');
+    }
+  }
+  return problems;
 }
 
 function buildPaymentForm() {
   const fromAccount = h('select', { name: 'fromAccount', required: true });
   const toName = h('input', { name: 'toName', type: 'text', autocomplete: 'off', required: true, maxlength: '140' });
-  const toIban = h('input', { name: 'toIban', type: 'text', autocomplete: 'off', spellcheck: 'false', required: true, class: 'mono' });
+  const toIban = h('input', { name: 'toIban', type: 'text', autocomplete: 'off', autocapitalize: 'characters', spellcheck: 'false', required: true, class: 'mono' });
   const amount = h('input', { name: 'amount', type: 'text', inputmode: 'decimal', autocomplete: 'off', required: true, placeholder: '0.00' });
   const reference = h('input', { name: 'reference', type: 'text', autocomplete: 'off', maxlength: '140' });
   const pay = h('button', { type: 'submit', class: 'button button-primary', 'data-testid': 'pay' }, 'Send payment');
+  const formError = h('div', { class: 'alert form-alert', role: 'alert', 'data-testid': 'payment-error', hidden: true });
+  const inputs = { fromAccount, toName, toIban, amount };
+  let sending = false;
 
   const form = h('form', { class: 'payment-form', 'data-testid': 'payment-form', novalidate: true, 'aria-labelledby': 'pay-heading' },
     field('From account', fromAccount),
@@ -398,38 +490,55 @@ function buildPaymentForm() {
     field('Recipient IBAN', toIban, 'For example DE89 3704 0044 0532 0130 00'),
     field('Amount (EUR)', amount),
     field('Reference (optional)', reference),
+    formError,
     h('div', { class: 'form-actions' }, pay),
   );
 
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    clearError();
-    state.dom.confirmation.hidden = true;
+  // a corrected field loses its error as soon as it is valid
+  for (const input of Object.values(inputs)) {
+    input.addEventListener('input', () => {
+      if (input.getAttribute('aria-invalid') !== 'true') return;
+      if (!validatePayment(inputs, readValues()).has(input)) setFieldError(input, null);
+    });
+  }
 
-    const values = {
+  function readValues() {
+    return {
       fromAccount: fromAccount.value,
       toName: toName.value.trim(),
-      toIban: toIban.value.trim(),
+      toIban: toIban.value.replace(/[\s-]+/g, '').toUpperCase(),
       amount: amount.value.trim().replace(',', '.'),
       reference: reference.value.trim(),
     };
-    const missing = [
-      [fromAccount, values.fromAccount, 'an account to pay from'],
-      [toName, values.toName, 'the recipient name'],
-      [toIban, values.toIban, 'the recipient IBAN'],
-      [amount, values.amount, 'an amount'],
-    ].filter(([, value]) => !value);
-    for (const input of [fromAccount, toName, toIban, amount]) input.removeAttribute('aria-invalid');
-    if (missing.length > 0) {
-      for (const [input] of missing) input.setAttribute('aria-invalid', 'true');
-      showError(`Please enter ${missing.map(([, , what]) => what).join(', ')}.`);
-      missing[0][0].focus();
+  }
+
+  function showFormError(message) {
+    formError.textContent = message;
+    formError.hidden = false;
+  }
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (sending) return;
+    formError.hidden = true;
+    state.dom.confirmation.hidden = true;
+
+    const values = readValues();
+    const problems = validatePayment(inputs, values);
+    for (const input of Object.values(inputs)) setFieldError(input, problems.get(input) ?? null);
+    if (problems.size > 0) {
+      const first = [...Object.values(inputs)].find((input) => problems.has(input));
+      first.focus();
+      if (typeof first.scrollIntoView === 'function') first.scrollIntoView({ block: 'center' });
+      announce(problems.size === 1 ? 'One field needs your attention' : `${problems.size} fields need your attention`);
       return;
     }
 
     const account = state.accounts.find((a) => a.id === values.fromAccount);
     const currency = account?.currency || 'EUR';
-    pay.disabled = true;
+    // not `disabled`: a disabled button drops keyboard focus to <body>
+    sending = true;
+    pay.setAttribute('aria-disabled', 'true');
     pay.textContent = 'Sending…';
     form.setAttribute('aria-busy', 'true');
     announce('Sending payment');
@@ -441,6 +550,7 @@ function buildPaymentForm() {
       if (!response.ok) throw await readError(response);
       const data = await response.json();
       const payment = data.payment || data;
+      clearError();
       showConfirmation(payment, currency);
       toName.value = '';
       toIban.value = '';
@@ -449,10 +559,14 @@ function buildPaymentForm() {
       await loadAccounts({ select: values.fromAccount });
     } catch (err) {
       if (err instanceof BffError && err.status === 401) sessionEnded();
-      else if (err instanceof BffError && err.status >= 400 && err.status < 500 && err.description) showError(err.description);
-      else showError(friendlyMessage(err, BANK_NAME));
+      else {
+        showFormError(friendlyMessage(err, BANK_NAME));
+        // the message sits right above the button that still has focus; make sure it is seen
+        if (typeof formError.scrollIntoView === 'function') formError.scrollIntoView({ block: 'nearest' });
+      }
     } finally {
-      pay.disabled = false;
+      sending = false;
+      pay.removeAttribute('aria-disabled');
       pay.textContent = 'Send payment';
       form.removeAttribute('aria-busy');
     }
