@@ -12,6 +12,7 @@ export const BFF_ERROR_CODES = /** @type {const} */ ([
   'authorization_error',
   'login_failed',
   'payload_too_large',
+  'headers_too_large',
   'invalid_logout_token',
   'path_not_allowed',
   'session_required',

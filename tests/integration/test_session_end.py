@@ -306,6 +306,8 @@ def test_cookie_mode_logout_with_the_store_down_is_refused_not_faked(
             assert "clear-site-data" not in r.headers
         finally:
             redis.start()
+        # readiness probes the store and closes its circuit breaker at once
+        assert http.get("/readyz").status_code == 200
         assert call(http, jar, "GET", "/bff/session").json()["isLoggedIn"] is True
         r = call(http, jar, "POST", "/bff/logout", csrf=csrf)
         assert r.status_code == 200, r.text

@@ -114,9 +114,10 @@ def test_burst_through_nginx_to_two_instances_all_succeed(
 
     In cookie mode the back-channel logout check is never skipped while Redis is healthy.
     """
+    # the wait for a connection also covers the BFF working off the backlog (slow under coverage)
     config = bff_config(workdir, stack.issuer, client_jwk, cookie_jwks,
                         session={"store": mode},
-                        store={"backend": "redis", "url": redis.url, "timeout": 3.0,
+                        store={"backend": "redis", "url": redis.url, "timeout": 10.0,
                                "max_connections": POOL})
     with running_bff(config) as one, running_bff(config) as two:
         lb = Nginx(0, [one.server.port, two.server.port])

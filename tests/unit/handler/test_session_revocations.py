@@ -18,6 +18,7 @@ from bff.oauth.clock import FrozenClock
 from bff.sessions.model import Session
 from bff.sessions.stores import session_ref
 from bff.store import keys
+from bff.store.base import StoreUnreachable
 from bff.store.memory import MemoryStore
 
 SEALER = Sealer([seal_key_from_jwk(generate_seal_jwk("k"))])
@@ -38,6 +39,7 @@ class CountingStore(MemoryStore):
         super().__init__(clock=clock)
         self.reads = 0
         self.down = False
+        self.pool_full = False
 
     async def get(self, key: str) -> bytes | None:
         self.reads += 1
@@ -46,7 +48,9 @@ class CountingStore(MemoryStore):
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         self.reads += 1
         if self.down:
-            raise StoreUnavailable("get_many: ConnectionError")
+            raise StoreUnreachable("get_many: ConnectionError")
+        if self.pool_full:
+            raise StoreUnavailable("get_many: no free connection within the timeout")
         return await super().get_many(keys)
 
 
@@ -128,6 +132,14 @@ def test_store_down_fails_open_only_for_cookie_sessions() -> None:
     assert asyncio.run(revs.check(session())).generation == 0
     revs, store, _ = revocations(fail_open=False)
     store.down = True
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(revs.check(session()))
+
+
+def test_a_store_that_answers_slowly_never_skips_the_check() -> None:
+    """Only an unreachable store fails open: a full pool is a 503, not a skipped check."""
+    revs, store, _ = revocations(fail_open=True)
+    store.pool_full = True
     with pytest.raises(StoreUnavailable):
         asyncio.run(revs.check(session()))
 
