@@ -47,7 +47,9 @@ def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) ->
         raise ConfigError([Problem(str(path), "file not found")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")]) from None
-    return load_settings_from_mapping(raw, env, base_dir=Path(path).resolve().parent)
+    # relative key paths resolve against the folder the config file is named in, without
+    # following a symlink to the file: a Kubernetes ConfigMap file links into a dated folder
+    return load_settings_from_mapping(raw, env, base_dir=Path(path).absolute().parent)
 
 
 def load_settings_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str] | None = None,

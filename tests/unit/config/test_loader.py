@@ -428,3 +428,19 @@ def test_header_limits_default_and_configurable(keydir: Path) -> None:
                        "max_header_bytes": 32768})
     s = load_settings_from_mapping(raw, {}, base_dir=keydir).settings
     assert (s.server.max_header_count, s.server.max_header_bytes) == (50, 32768)
+
+
+def test_relative_key_paths_resolve_beside_the_config_files_name_not_its_link_target(
+        keydir: Path) -> None:
+    """A Kubernetes ConfigMap mounts ``bff.toml -> ..data/bff.toml`` with ``..data`` a link to a
+    dated folder: keys named relative to the config must be found beside the link, not in the
+    dated folder the link points into."""
+    mount = keydir / "config"
+    dated = mount / "..2026_11_29"
+    dated.mkdir(parents=True)
+    (dated / "bff.toml").write_text(VALID_TOML.replace('"client.jwk"', '"../client.jwk"')
+                                    .replace('"cookie.jwk"', '"../cookie.jwk"'))
+    (mount / "..data").symlink_to(dated.name)
+    (mount / "bff.toml").symlink_to("..data/bff.toml")
+    config = load_settings(mount / "bff.toml", environ={})
+    assert config.settings.oauth.client_key_file == "../client.jwk"
