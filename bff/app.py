@@ -13,22 +13,24 @@ import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from bff.config.loader import LoadedConfig
 from bff.crypto.seal import Sealer
+from bff.errors import BFFError, EndpointNotFound, InvalidRequest, MethodNotAllowed
 from bff.handler.backchannel import BackchannelLogout, SessionRevocations
 from bff.handler.browser import BrowserHandler
 from bff.handler.refresh import SingleFlightRefresher
+from bff.handler.service import SessionService
 from bff.oauth.client import ClientSettings, FapiClient
 from bff.oauth.clock import Clock, system_clock
 from bff.oauth.jws import JWSSigner
-from bff.proxy.forwarder import close_sessions
+from bff.proxy.forwarder import UpstreamPool
 from bff.proxy.routes import ProxyDispatcher
-from bff.sessions.cookies import CookieNames, clear_session
+from bff.sessions.cookies import CookieNames, clear_session, request_cookies
 from bff.sessions.stores import CookieSessionStore, ServerSessionStore, SessionStore
 from bff.sessions.transactions import LoginTransactions
 from bff.store.base import Store
@@ -36,14 +38,13 @@ from bff.store.factory import build_store
 from bff.telemetry.access import AccessLog
 from bff.web.backchannel import backchannel_route
 from bff.web.browser import browser_routes
+from bff.web.errors import error_response
 from bff.web.headers import HSTS_HEADER, STATIC_HEADERS, SecurityHeaders
 from bff.web.health import health_endpoints, metrics_endpoint
 from bff.web.limits import HeadLimitGuard, HeadLimits
 from bff.web.security import OriginGuard
 
 log = logging.getLogger("bff.app")
-
-NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 @dataclass
@@ -55,9 +56,11 @@ class Parts:
     client: FapiClient
     store: Store
     sessions: SessionStore
+    service: SessionService
     handler: BrowserHandler
     names: CookieNames
     backchannel: BackchannelLogout
+    upstreams: UpstreamPool
     proxy: ProxyDispatcher | None = None
 
 
@@ -106,11 +109,12 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
                                      fail_open=s.session.store == "cookie", sealer=sealer)
     refresher = SingleFlightRefresher(store, sealer, clock, grace=s.session.refresh_grace,
                                       on_refreshed=revocations.record_latest)
-    handler = BrowserHandler(s, client, sessions, transactions, refresher, clock, names,
-                             revocations)
+    service = SessionService(s, client, refresher, clock, revocations)
+    handler = BrowserHandler(s, client, sessions, transactions, service, names)
     backchannel = BackchannelLogout(client, store, revocations, clock,
                                     strict_typ=not s.insecure.logout_token_without_typ)
-    return Parts(config, http, client, store, sessions, handler, names, backchannel)
+    return Parts(config, http, client, store, sessions, service, handler, names, backchannel,
+                 UpstreamPool())
 
 
 def build_app(config: LoadedConfig, *, parts: Parts | None = None,
@@ -121,8 +125,8 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
     prefix = s.server.path_prefix
 
     def clear_headers(request: Request) -> list[str]:
-        return [c.header() for c in clear_session(parts.names, request.cookies)
-                if c.name in request.cookies]
+        cookies = request_cookies(request.scope["headers"])
+        return [c.header() for c in clear_session(parts.names, cookies) if c.name in cookies]
 
     healthz, readyz = health_endpoints(parts.client.discovery, parts.store)
     routes: list[BaseRoute] = [
@@ -139,29 +143,29 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        code = {404: "not_found", 405: "method_not_allowed"}.get(status, "invalid_request")
-        return JSONResponse({"error": code, "error_description": {
-            404: "no such endpoint", 405: "method not allowed"}.get(status, "invalid request")},
-            status_code=status, headers={"Cache-Control": "no-store", **NOSNIFF})
+        error: BFFError = {404: EndpointNotFound, 405: MethodNotAllowed}.get(
+            status, InvalidRequest)(f"HTTP {status}")
+        return error_response(error, request.url.path)
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
-        return JSONResponse({"error": "server_error", "error_description": "internal error"},
-                            status_code=500, headers={"Cache-Control": "no-store", **NOSNIFF})
+        return error_response(exc, request.url.path)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
+        # the proxy's connection pools belong to this event loop: made here, closed here
+        await parts.upstreams.open()
         try:
             yield
         finally:
             await parts.http.aclose()
             await parts.store.close()
-            await close_sessions()
+            await parts.upstreams.close()
 
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: http_error, Exception: server_error})
     app.state.parts = parts
-    proxied = parts.proxy = ProxyDispatcher(app, parts.handler, s.routes)
+    proxied = parts.proxy = ProxyDispatcher(app, parts.handler.authenticate, parts.service,
+                                            s.routes, parts.upstreams)
     guarded: ASGIApp = OriginGuard(
         proxied, own_origin=origin_of(s.server.public_url), cors_origins=s.cors.allowed_origins,
         exempt_paths=(f"{prefix}/backchannel-logout",), max_age=s.cors.max_age)

@@ -8,7 +8,8 @@
     │   ├── InvalidRequest, MalformedBody, InvalidReturnTo, ParameterNotAllowed
     │   ├── AuthorizationErrorResponse, LoginFailed
     │   ├── PayloadTooLarge
-│   └── HeadersTooLarge
+│   ├── HeadersTooLarge
+    │   └── EndpointNotFound (404), MethodNotAllowed (405)
     ├── NotAuthenticated            no or expired session
     │   ├── SessionRequired, SessionExpired
     │   └── LoginTransactionMissing, LoginTransactionUsed
@@ -124,6 +125,16 @@ class InvalidLogoutToken(RequestRejected):
     code = "invalid_logout_token"
     description = "the logout token is invalid"
     spec = "OpenID Connect Back-Channel Logout 1.0 §2.6"
+
+
+class EndpointNotFound(RequestRejected):
+    code = "not_found"
+    description = "no such endpoint"
+
+
+class MethodNotAllowed(RequestRejected):
+    code = "method_not_allowed"
+    description = "method not allowed"
 
 
 class PathNotAllowed(RequestRejected):

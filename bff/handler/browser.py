@@ -1,16 +1,17 @@
-"""The browser flows of DESIGN §3: login start/end, session, userinfo, refresh, logout.
+"""The browser front door (DESIGN §3): cookies, CSRF, login transactions in cookies.
 
-Framework-free: inputs are plain mappings (JSON body, cookies, one header), outputs are a JSON
-body plus the cookies to set. The web layer only translates.
+A thin layer over the session and token service: it finds the session in the cookies, checks
+the CSRF token, and runs login start/end, session, userinfo, refresh and logout. Framework-free:
+inputs are plain mappings (JSON body, cookies, one header), outputs are a JSON body plus the
+cookies to set. The web layer only translates.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -20,7 +21,6 @@ from bff.errors import (
     AuthorizationServerError,
     BFFError,
     CSRFFailed,
-    IDTokenInvalid,
     InvalidRequest,
     InvalidReturnTo,
     InvalidSeal,
@@ -31,17 +31,15 @@ from bff.errors import (
     SessionRequired,
     StoreUnavailable,
 )
-from bff.handler.backchannel import SessionRevocations
-from bff.handler.refresh import SingleFlightRefresher
+from bff.handler.service import DEFAULT_RESOURCE, Call, SessionService, check_userinfo_sub
+from bff.handler.service import ActiveSession as ServiceSession
 from bff.oauth.authorization_response import (
     check_authorization_response,
     parse_authorization_response,
 )
 from bff.oauth.client import AuthorizationRequest, FapiClient
-from bff.oauth.clock import Clock
 from bff.oauth.dpop import DPoPKey
-from bff.oauth.id_token import check_refreshed_id_token
-from bff.sessions.cookies import CookieNames, SetCookie, clear_session
+from bff.sessions.cookies import CookieNames, SetCookie, clear_session, request_cookies
 from bff.sessions.model import AccessToken, LoginTransaction, Session
 from bff.sessions.stores import SessionStore
 from bff.sessions.transactions import LoginTransactions
@@ -49,25 +47,8 @@ from bff.telemetry.metrics import METRICS
 
 log = logging.getLogger("bff.handler")
 
-DEFAULT_RESOURCE = ""
-# refresh results a stale cookie may walk through before giving up (each one after the first
-# stored result costs a refresh at the AS)
-MAX_REFRESH_STEPS = 3
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-
-def token_key(resource: str, scopes: Collection[str] = ()) -> str:
-    """The session's key for the access token of ``resource`` with exactly ``scopes``.
-
-    A resource is a URI, which holds no space (RFC 3986 §2), so a space separates the scope.
-    """
-    scope = " ".join(sorted(set(scopes)))
-    return f"{resource} {scope}" if scope else resource
-
-
-def split_token_key(key: str) -> tuple[str, str]:
-    """``(resource, scope)`` of a ``token_key``."""
-    resource, _, scope = key.partition(" ")
-    return resource, scope
 
 
 def requested_max_age(params: Mapping[str, str]) -> int | None:
@@ -80,14 +61,6 @@ def requested_max_age(params: Mapping[str, str]) -> int | None:
     return int(raw)
 
 
-def check_userinfo_sub(claims: dict[str, Any], sub: str) -> dict[str, Any]:
-    """OIDC Core §5.3.2: a userinfo response about another subject must not be used."""
-    if claims.get("sub") != sub:
-        raise IDTokenInvalid("userinfo sub differs from the session sub")
-    return claims
-# logout waits at most this long for the AS to revoke the refresh token
-REVOCATION_WAIT = 3.0
-
 
 @dataclass
 class Outcome:
@@ -97,12 +70,24 @@ class Outcome:
     cookies: list[SetCookie] = field(default_factory=list)
 
 
-@dataclass
-class ActiveSession:
-    """A loaded, valid session and any cookies that saving it produced."""
+class ActiveSession(ServiceSession):
+    """A session found in the browser's cookies; persisting it yields the cookies to set."""
 
-    session: Session
-    cookies: list[SetCookie] = field(default_factory=list)
+    def __init__(self, session: Session, cookies: list[SetCookie] | None = None, *,
+                 door: BrowserHandler | None = None,
+                 request_cookies: Mapping[str, str] | None = None) -> None:
+        super().__init__(session)
+        self.cookies: list[SetCookie] = cookies or []
+        self._door = door
+        self._request_cookies: Mapping[str, str] = request_cookies or {}
+
+    async def persist(self, session: Session, ttl: float) -> None:
+        if self._door is None:
+            raise RuntimeError("a browser session without its front door cannot be saved")
+        await self._door.save(self, session, self._request_cookies)
+
+    def answer_headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"set-cookie", c.header().encode("latin-1")) for c in self.cookies]
 
 
 _MAX_DECODINGS = 4
@@ -142,22 +127,19 @@ def check_return_to(value: Any) -> str:
 
 
 class BrowserHandler:
-    """The token-handler flows for browser sessions."""
+    """The browser front door over the session and token service."""
 
     def __init__(self, settings: Settings, client: FapiClient, sessions: SessionStore,
-                 transactions: LoginTransactions, refresher: SingleFlightRefresher,
-                 clock: Clock, names: CookieNames, revocations: SessionRevocations) -> None:
+                 transactions: LoginTransactions, service: SessionService,
+                 names: CookieNames) -> None:
         self.settings = settings
         self.client = client
         self.sessions = sessions
         self.transactions = transactions
-        self.refresher = refresher
-        self.clock = clock
+        self.service = service
+        self.clock = service.clock
         self.names = names
-        self.revocations = revocations
-        self._keys: dict[str, DPoPKey] = {}
-        self._idle = settings.session.idle_timeout
-        self._absolute = settings.session.absolute_timeout
+        self.revocations = service.revocations
 
     # -- session loading -------------------------------------------------------------------------
 
@@ -172,32 +154,38 @@ class BrowserHandler:
             if self.names.session in cookies:
                 raise SessionExpired("the session is no longer in the store")
             raise SessionRequired("no session cookie")
-        now = self.clock()
-        if now > session.expires_at(self._idle, self._absolute):
-            raise SessionExpired("idle or absolute lifetime exceeded")
         presented = session
-        session = await self.revocations.check(session)
+        session = await self.service.check(session)
         if require_csrf and (csrf is None or not hmac.compare_digest(
                 csrf.encode(), session.csrf_token.encode())):
             raise CSRFFailed("CSRF header missing or wrong")
-        active = ActiveSession(session)
-        if session is not presented:
-            # a copy that fell behind (a late response re-sealed an older generation): send
-            # the newest one back, so its rotated-out refresh token is never presented
-            await self.save(active, session.with_changes(last_seen=max(now, session.last_seen)),
-                            cookies)
-        elif now - session.last_seen > 60:
-            await self.save(active, session.with_changes(last_seen=now), cookies)
+        active = ActiveSession(session, door=self, request_cookies=cookies)
+        await self.service.touch(active, presented)
         return active
 
+    async def authenticate(self, call: Call) -> ActiveSession:
+        """The session of a proxied call: cookies, plus the CSRF header on unsafe methods."""
+        cookies = request_cookies(call.raw_headers)
+        return await self.load(cookies, csrf=call.headers.get("x-csrf-token"),
+                               require_csrf=call.method not in SAFE_METHODS)
+
     def _ttl(self, session: Session) -> float:
-        return max(1.0, session.expires_at(self._idle, self._absolute) - self.clock())
+        return self.service.ttl(session)
 
     async def save(self, active: ActiveSession, session: Session,
                    cookies: Mapping[str, str]) -> None:
         """Store a changed session and remember the cookies to send."""
         active.session = session
         active.cookies = await self.sessions.save(session, cookies, self._ttl(session))
+
+    def dpop_key(self, session: Session) -> DPoPKey:
+        """The session's DPoP key (see ``SessionService.dpop_key``)."""
+        return self.service.dpop_key(session)
+
+    async def access_token(self, active: ActiveSession, cookies: Mapping[str, str],
+                           resource: str, *, force: bool = False) -> AccessToken:
+        """A valid access token for ``resource`` (see ``SessionService.access_token``)."""
+        return await self.service.access_token(active, resource, force=force)
 
     # -- login -----------------------------------------------------------------------------------
 
@@ -318,102 +306,23 @@ class BrowserHandler:
                            if self._has_session_cookie(cookies) else [])
         s = active.session
         return Outcome({"isLoggedIn": True, "claims": s.claims,
-                        "expiresAt": int(s.expires_at(self._idle, self._absolute)),
+                        "expiresAt": int(self.service.expires_at(s)),
                         "csrfToken": s.csrf_token}, active.cookies)
 
     def _has_session_cookie(self, cookies: Mapping[str, str]) -> bool:
         return any(n.startswith(self.names.session) for n in cookies)
 
-    def dpop_key(self, session: Session) -> DPoPKey:
-        """The session's DPoP key, parsed once per process (the proxy signs with it per call)."""
-        cache_key = str(session.dpop_jwk.get("x", "")) + str(session.dpop_jwk.get("n", ""))[:64]
-        key = self._keys.get(cache_key)
-        if key is None:
-            if len(self._keys) >= 10_000:
-                self._keys.pop(next(iter(self._keys)))
-            key = self._keys[cache_key] = DPoPKey(session.dpop_jwk, self.clock)
-        return key
-
     async def userinfo(self, cookies: Mapping[str, str]) -> Outcome:
-        """The AS userinfo for the session's subject, fetched with its DPoP-bound token.
-
-        A 401 ``invalid_token`` (revoked or expired early at the AS) refreshes once and
-        retries, as the proxy does (RFC 6750 §3.1).
-        """
+        """The AS userinfo for the session's subject (see ``SessionService.userinfo``)."""
         active = await self.load(cookies)
-        token = await self.access_token(active, cookies, DEFAULT_RESOURCE)
-        try:
-            claims = await self.client.userinfo(token.token, self.dpop_key(active.session))
-        except AuthorizationServerError as exc:
-            if exc.oauth_error != "invalid_token":
-                raise
-            token = await self.access_token(active, cookies, DEFAULT_RESOURCE, force=True)
-            claims = await self.client.userinfo(token.token, self.dpop_key(active.session))
-        return Outcome(check_userinfo_sub(claims, active.session.sub), active.cookies)
-
-    # -- tokens ----------------------------------------------------------------------------------
-
-    async def access_token(self, active: ActiveSession, cookies: Mapping[str, str],
-                           resource: str, *, force: bool = False) -> AccessToken:
-        """A valid access token for a token key (see ``token_key``), refreshing when needed.
-
-        A cookie several generations old walks the stored refresh results (free) up to
-        MAX_REFRESH_STEPS times; the token each step yields is looked at before another step,
-        so a refresh paid for at the AS is always used.
-        """
-        margin = self.settings.oauth.refresh_margin
-        stale_generation = active.session.generation if force else -1
-        for step in range(MAX_REFRESH_STEPS + 1):
-            s = active.session
-            token = s.tokens.get(resource)
-            if token is not None and token.expires_at - margin > self.clock() and (
-                    s.generation != stale_generation):
-                return token
-            if step == MAX_REFRESH_STEPS:
-                break
-            fresh = await self.refresher.refresh(
-                s, lambda old: self._refresh_tokens(old, resource))
-            await self.save(active, fresh, cookies)
-        raise SessionExpired("could not obtain a fresh access token")
-
-    async def _refresh_tokens(self, session: Session, key: str) -> Session:
-        if not session.refresh_token:
-            raise SessionExpired("no refresh token")
-        resource, scope = split_token_key(key)
-        dpop_key = self.dpop_key(session)
-        try:
-            tokens = await self.client.refresh(session.refresh_token, dpop_key,
-                                               resource or None, scope or None)
-        except AuthorizationServerError as exc:
-            if exc.oauth_error == "invalid_grant":
-                raise SessionExpired("refresh token refused") from exc
-            raise
-        id_token = session.id_token
-        if tokens.id_token:
-            # OIDC Core §12.2: validated as at login, then same iss (the configured issuer,
-            # checked above), same sub, aud with the client; otherwise the refresh is refused
-            # and the session stays as it was
-            claims = await self.client.validate_id_token(tokens.id_token, None,
-                                                         access_token=tokens.access_token)
-            check_refreshed_id_token(claims, sub=session.sub,
-                                     auth_time=session.claims.get("auth_time"))
-            if id_token is not None:
-                id_token = tokens.id_token
-        updated = dict(session.tokens)
-        updated[key] = AccessToken(tokens.access_token, tokens.expires_at)
-        log.info("tokens refreshed", extra={"event": "refresh", "sub": session.sub})
-        METRICS.events.inc(event="refresh")
-        return session.with_changes(tokens=updated, generation=session.generation + 1,
-                                    refresh_token=tokens.refresh_token or session.refresh_token,
-                                    id_token=id_token)
+        return Outcome(await self.service.userinfo(active), active.cookies)
 
     async def refresh(self, cookies: Mapping[str, str], csrf: str | None) -> Outcome:
         """Refresh now (``POST /bff/refresh``)."""
         active = await self.load(cookies, csrf=csrf, require_csrf=True)
-        await self.access_token(active, cookies, DEFAULT_RESOURCE, force=True)
+        await self.service.access_token(active, DEFAULT_RESOURCE, force=True)
         s = active.session
-        return Outcome({"isLoggedIn": True,
-                        "expiresAt": int(s.expires_at(self._idle, self._absolute)),
+        return Outcome({"isLoggedIn": True, "expiresAt": int(self.service.expires_at(s)),
                         "csrfToken": s.csrf_token}, active.cookies)
 
     # -- logout ----------------------------------------------------------------------------------
@@ -423,36 +332,18 @@ class BrowserHandler:
 
         The "ended" marker is written first: when the store cannot take it, the answer is 503
         and nothing changed, so the user knows the logout did not happen (a cookie copy would
-        otherwise stay valid). A failing AS never keeps the user signed in (RFC 7009 §2.2.1:
-        the client cannot do more than try).
+        otherwise stay valid).
         """
         active = await self.load(cookies, csrf=csrf, require_csrf=True)
         s = active.session
-        await self.revocations.end_session(s)
-        if s.refresh_token:
-            await self._revoke_best_effort(s.refresh_token)
+        await self.service.end(s)
         try:
             cleared = await self.sessions.delete(s, cookies)
         except StoreUnavailable as exc:
             # the marker already ends every copy; the record itself expires with its TTL
             log.warning("ended session not deleted", extra={"code": exc.code})
             cleared = clear_session(self.names, cookies)
-        try:
-            url = await self.client.logout_url(s.id_token)
-        except BFFError as exc:
-            log.warning("logout URL unavailable", extra={"code": exc.code})
-            url = None
+        url = await self.service.logout_url(s)
         log.info("logout", extra={"event": "logout", "sub": s.sub})
         METRICS.events.inc(event="logout")
         return Outcome({"logoutUrl": url}, cleared)
-
-    async def _revoke_best_effort(self, refresh_token: str) -> None:
-        """Revoke within a bounded wait; a failure is logged and counted, never fatal."""
-        try:
-            await asyncio.wait_for(self.client.revoke(refresh_token, "refresh_token"),
-                                   min(self.settings.oauth.http_timeout, REVOCATION_WAIT))
-        except (BFFError, TimeoutError) as exc:
-            code = exc.code if isinstance(exc, BFFError) else "timeout"
-            log.warning("refresh token revocation failed", extra={
-                "event": "revocation_failed", "code": code})
-            METRICS.events.inc(event="revocation_failed")

@@ -8,7 +8,6 @@ stream both ways; a request body is kept in memory for a retry only while it is 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from bff.errors import (
     ResourceServerTimeout,
     ResourceServerUnavailable,
 )
-from bff.handler.browser import ActiveSession, BrowserHandler, token_key
+from bff.handler.service import ActiveSession, Authenticator, Call, SessionService, token_key
 from bff.oauth.dpop import NonceCache
 from bff.proxy.headers import (
     allowed_request_headers,
@@ -36,7 +35,8 @@ from bff.proxy.headers import (
 )
 from bff.proxy.paths import check_tail
 from bff.sessions.model import AccessToken
-from bff.web.security import SAFE_METHODS, header, send_error
+from bff.web.errors import send_error
+from bff.web.security import header
 
 log = logging.getLogger("bff.proxy")
 
@@ -44,7 +44,6 @@ REPLAYABLE_BODY = 1024 * 1024
 SMALL_BODY = 64 * 1024
 # RFC 9110 §9.2.2: a client may repeat these automatically
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
-_sessions: dict[tuple[int, float], aiohttp.ClientSession] = {}
 
 
 class UpstreamDropped(aiohttp.ClientConnectionError):
@@ -93,46 +92,56 @@ def _tracing() -> aiohttp.TraceConfig:
     return trace
 
 
-def client_session(keepalive: float, *, fresh: bool = False) -> aiohttp.ClientSession:
-    """One pooled aiohttp session per event loop and idle lifetime (``fresh``: no pooling)."""
-    key = (id(asyncio.get_running_loop()), -1.0 if fresh else keepalive)
-    session = _sessions.get(key)
-    if session is None or session.closed:
-        # pooled connections close after ``keepalive`` idle seconds, below the upstream's own
-        # keep-alive, so the upstream rarely closes one just as a request goes out on it
-        if fresh:
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, force_close=True,
-                                             enable_cleanup_closed=True)
-        else:
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0,
-                                             keepalive_timeout=keepalive,
-                                             enable_cleanup_closed=True)
-        session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                        skip_auto_headers=("User-Agent", "Accept-Encoding"),
-                                        cookie_jar=aiohttp.DummyCookieJar(),
-                                        trace_configs=[_tracing()],
-                                        middlewares=(_own_the_retry,))
-        _sessions[key] = session
-    return session
+class UpstreamPool:
+    """The proxy's pooled aiohttp sessions, one per idle lifetime (and one without pooling).
+
+    Owned by the app: its lifespan opens and closes it, so the sessions belong to the serving
+    event loop; tests hand the proxy a pool of their own. A session asked for before ``open``
+    (an app run without lifespan) is made on first use.
+    """
+
+    def __init__(self) -> None:
+        self._sessions: dict[float, aiohttp.ClientSession] = {}
+
+    async def open(self) -> None:
+        """Nothing to make up front: sessions are made per idle lifetime on first use."""
+        self._sessions.clear()
+
+    def session(self, keepalive: float, *, fresh: bool = False) -> aiohttp.ClientSession:
+        """The pooled session for ``keepalive`` (``fresh``: one that never reuses connections)."""
+        key = -1.0 if fresh else keepalive
+        session = self._sessions.get(key)
+        if session is None or session.closed:
+            # pooled connections close after ``keepalive`` idle seconds, below the upstream's
+            # own keep-alive, so the upstream rarely closes one just as a request goes out on it
+            if fresh:
+                connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, force_close=True,
+                                                 enable_cleanup_closed=True)
+            else:
+                connector = aiohttp.TCPConnector(limit=0, limit_per_host=0,
+                                                 keepalive_timeout=keepalive,
+                                                 enable_cleanup_closed=True)
+            session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+                                            cookie_jar=aiohttp.DummyCookieJar(),
+                                            trace_configs=[_tracing()],
+                                            middlewares=(_own_the_retry,))
+            self._sessions[key] = session
+        return session
+
+    async def close(self) -> None:
+        """Close every session (at shutdown)."""
+        sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
+            await session.close()
 
 
-async def close_sessions() -> None:
-    """Close this event loop's pooled sessions (at shutdown)."""
-    loop_id = id(asyncio.get_running_loop())
-    for key in [k for k in _sessions if k[0] == loop_id]:
-        await _sessions.pop(key).close()
-
-
-def parse_cookies(raw: str | None) -> dict[str, str]:
-    """Request cookies as a dict (first value of a name wins, like browsers send them)."""
-    out: dict[str, str] = {}
-    if not raw:
-        return out
-    for part in raw.split(";"):
-        name, sep, value = part.strip().partition("=")
-        if sep and name and name not in out:
-            out[name] = value
-    return out
+def call_of(scope: Scope, url: str) -> Call:
+    """The proxied call as a front door sees it (headers: the last value of each name)."""
+    raw = tuple(scope["headers"])
+    return Call(method=scope["method"], url=url,
+                headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw},
+                raw_headers=raw)
 
 
 @dataclass
@@ -144,8 +153,11 @@ class _Upstream:
 class ProxyRoute:
     """One configured route: path prefix → upstream base URL."""
 
-    def __init__(self, handler: BrowserHandler, route: RouteSettings, nonces: NonceCache) -> None:
-        self.handler = handler
+    def __init__(self, authenticate: Authenticator, service: SessionService,
+                 route: RouteSettings, nonces: NonceCache, pool: UpstreamPool) -> None:
+        self.authenticate = authenticate
+        self.service = service
+        self.pool = pool
         self.route = route
         self.prefix = route.prefix
         self.base = route.upstream.rstrip("/")
@@ -182,9 +194,7 @@ class ProxyRoute:
         url = self.base + (tail or "")
         if query:
             url += "?" + query.decode("latin-1")
-        cookies = parse_cookies(header(scope, b"cookie"))
-        active = await self.handler.load(cookies, csrf=header(scope, b"x-csrf-token"),
-                                         require_csrf=method not in SAFE_METHODS)
+        active = await self.authenticate(call_of(scope, url))
         body = await self._body(scope, receive)
         headers = request_headers(scope["headers"], self.allowed_headers)
         if self.route.x_forwarded:
@@ -193,7 +203,7 @@ class ProxyRoute:
                         ("X-Forwarded-Host", header(scope, b"host") or "")]
             if client:
                 headers.append(("X-Forwarded-For", str(client[0])))
-        upstream = await self._send_with_retries(method, url, headers, body, active, cookies)
+        upstream = await self._send_with_retries(method, url, headers, body, active)
         await self._relay(upstream.response, active, send)
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes | AsyncIterator[bytes] | None:
@@ -234,10 +244,10 @@ class ProxyRoute:
 
     async def _send_with_retries(self, method: str, url: str, headers: list[tuple[str, str]],
                                  body: bytes | AsyncIterator[bytes] | None,
-                                 active: ActiveSession, cookies: dict[str, str]) -> _Upstream:
+                                 active: ActiveSession) -> _Upstream:
         replayable = not hasattr(body, "__aiter__")
         nonce_retried = refreshed = False
-        token = await self.handler.access_token(active, cookies, self.resource)
+        token = await self.service.access_token(active, self.resource)
         if not replayable and self.nonces.get_for_origin(self.origin) is None:
             # a streamed body cannot be sent twice: learn the upstream's nonce first (§9)
             probe = await self._send_authorized("HEAD", url, [], None, token, active)
@@ -260,8 +270,7 @@ class ProxyRoute:
                 refreshed = True
                 self.stats["refresh_retries"] += 1
                 response.release()
-                token = await self.handler.access_token(active, cookies, self.resource,
-                                                        force=True)
+                token = await self.service.access_token(active, self.resource, force=True)
                 continue
             self.stats["forwarded"] += 1
             return _Upstream(response.status, response)
@@ -273,7 +282,7 @@ class ProxyRoute:
         was dropped before answering and the request may be repeated (RFC 9112 §9.3.1)."""
         fresh = False
         while True:
-            key = self.handler.dpop_key(active.session)
+            key = self.service.dpop_key(active.session)
             # a new proof (new jti) for every send: the upstream may have seen the first one
             proof = key.proof(method, url, access_token=token.token,
                               nonce=self.nonces.get_for_origin(self.origin))
@@ -297,7 +306,7 @@ class ProxyRoute:
                     body: bytes | AsyncIterator[bytes] | None, *, fresh: bool = False,
                     attempt: SimpleNamespace | None = None) -> aiohttp.ClientResponse:
         try:
-            return await client_session(self.route.keepalive_timeout, fresh=fresh).request(
+            return await self.pool.session(self.route.keepalive_timeout, fresh=fresh).request(
                 method, URL(url, encoded=True), headers=headers, data=body,
                 timeout=self.timeout, allow_redirects=False, trace_request_ctx=attempt)
         except UpstreamDropped:
@@ -310,14 +319,15 @@ class ProxyRoute:
 
     async def _relay(self, response: aiohttp.ClientResponse, active: ActiveSession,
                      send: Send) -> None:
+        extra = active.answer_headers()
         headers = response_headers(response.raw_headers)
         headers += [(b"cache-control", cache_control(response.headers.getall("Cache-Control", ()),
-                                                     sets_cookie=bool(active.cookies))),
+                                                     sets_cookie=bool(extra))),
                     (b"x-content-type-options", b"nosniff")]
         if response.headers.get("Content-Length") and not response.headers.get(
                 "Transfer-Encoding"):
             headers.append((b"content-length", response.headers["Content-Length"].encode()))
-        headers += [(b"set-cookie", c.header().encode("latin-1")) for c in active.cookies]
+        headers += extra
         small = response.content_length is not None and response.content_length <= SMALL_BODY
         try:
             await send({"type": "http.response.start", "status": response.status,

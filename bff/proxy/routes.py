@@ -7,20 +7,21 @@ from collections.abc import Sequence
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bff.config.model import RouteSettings
-from bff.handler.browser import BrowserHandler
+from bff.handler.service import Authenticator, SessionService
 from bff.oauth.dpop import NonceCache
-from bff.proxy.forwarder import ProxyRoute
+from bff.proxy.forwarder import ProxyRoute, UpstreamPool
 
 
 class ProxyDispatcher:
     """Sends calls under a route prefix to its ProxyRoute, everything else to ``app``."""
 
-    def __init__(self, app: ASGIApp, handler: BrowserHandler,
-                 routes: Sequence[RouteSettings]) -> None:
+    def __init__(self, app: ASGIApp, authenticate: Authenticator, service: SessionService,
+                 routes: Sequence[RouteSettings], pool: UpstreamPool) -> None:
         self.app = app
         self.nonces = NonceCache()
         # longest prefix first, so /api/v2 wins over /api
-        self.routes = sorted((ProxyRoute(handler, r, self.nonces) for r in routes),
+        self.routes = sorted((ProxyRoute(authenticate, service, r, self.nonces, pool)
+                              for r in routes),
                              key=lambda r: -len(r.prefix))
 
     def route_for(self, path: str) -> ProxyRoute | None:

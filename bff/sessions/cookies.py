@@ -8,7 +8,7 @@ browser limit. The seal binds the base name, so a piece cannot be reused under a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bff.crypto.seal import b64url_encode
@@ -110,3 +110,26 @@ def clear_session(names: CookieNames, cookies: Mapping[str, str]) -> list[SetCoo
     out += [SetCookie(n, "", 0, names.secure) for n in cookies
             if n.startswith(names.session + ".")]
     return out
+
+
+def parse_cookie_header(raw: str | None) -> dict[str, str]:
+    """A ``Cookie`` header as a dict: the first value of a name wins (RFC 6265 §5.4: browsers
+    send the most specific cookie first); pairs without ``=`` or a name are skipped."""
+    out: dict[str, str] = {}
+    if not raw:
+        return out
+    for part in raw.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep and name and name not in out:
+            out[name] = value
+    return out
+
+
+def request_cookies(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The cookies of a request, from its raw header list: the app's one cookie parser.
+
+    Several ``Cookie`` fields (HTTP/2 may split one) are joined in order before parsing
+    (RFC 9113 §8.2.3), so the first value of a name wins across them too.
+    """
+    raw = "; ".join(v.decode("latin-1") for k, v in headers if k.lower() == b"cookie")
+    return parse_cookie_header(raw)

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from bff.errors import BFFError, InvalidLogoutToken, PayloadTooLarge
 from bff.handler.backchannel import BackchannelLogout
-from bff.web.errors import error_body, log_error
+from bff.web.errors import error_response
 
 MAX_FORM = 32 * 1024
 MAX_FIELDS = 8
@@ -49,16 +49,10 @@ def backchannel_route(receiver: BackchannelLogout, prefix: str) -> Route:
     """Answers 200 on success and 400 with the JSON error model otherwise (§2.8)."""
 
     async def endpoint(request: Request) -> Response:
-        headers = {"Cache-Control": "no-store"}
         try:
             await receiver.receive(await read_form(request))
         except BFFError as exc:
-            log_error(exc, request.url.path)
-            status, payload = error_body(exc)
-            headers["X-Content-Type-Options"] = "nosniff"
-            if isinstance(exc, PayloadTooLarge):
-                headers["Connection"] = "close"  # the rest of the body is not wanted
-            return Response(payload, status, media_type="application/json", headers=headers)
-        return Response(b"", 200, headers=headers)
+            return error_response(exc, request.url.path)
+        return Response(b"", 200, headers={"Cache-Control": "no-store"})
 
     return Route(f"{prefix}/backchannel-logout", endpoint, methods=["POST"])

@@ -12,7 +12,8 @@ from starlette.routing import BaseRoute, Route
 
 from bff.errors import BFFError, InvalidSeal, MalformedBody, SessionExpired, SessionRequired
 from bff.handler.browser import BrowserHandler, Outcome
-from bff.web.errors import error_body, log_error
+from bff.sessions.cookies import request_cookies
+from bff.web.errors import error_response
 
 MAX_JSON_BODY = 16 * 1024
 CSRF_HEADER = "x-csrf-token"
@@ -23,6 +24,11 @@ SESSION_REFUSED = (SessionRequired, SessionExpired, InvalidSeal)
 LOGOUT_HEADERS = {"Clear-Site-Data": '"cookies"'}
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def cookies_of(request: Request) -> dict[str, str]:
+    """The request's cookies, read by the app's one parser (not Starlette's)."""
+    return request_cookies(request.scope["headers"])
 
 
 def json_response(outcome: Outcome, status: int = 200,
@@ -37,20 +43,15 @@ def json_response(outcome: Outcome, status: int = 200,
     return response
 
 
-def error_response(exc: BaseException, request: Request, clear: list[str]) -> Response:
-    """The JSON error model; clears the session cookies when the session itself was refused.
+def browser_error(exc: BaseException, request: Request, clear: list[str]) -> Response:
+    """The error answer; clears the session cookies when the session itself was refused.
 
     Only a refused session clears them: a failed login attempt (no or a spent transaction)
     is something any site can provoke with a link, and must leave an existing session alone.
     """
-    log_error(exc, request.url.path)
-    status, body = error_body(exc)
-    response = Response(body, status, media_type="application/json",
-                        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
-    if isinstance(exc, SESSION_REFUSED):
-        for header in clear:
-            response.headers.append("set-cookie", header)
-    return response
+    extra = [(b"set-cookie", h.encode("latin-1")) for h in clear] if isinstance(
+        exc, SESSION_REFUSED) else []
+    return error_response(exc, request.url.path, extra)
 
 
 async def read_json(request: Request) -> dict[str, Any]:
@@ -82,26 +83,26 @@ def browser_routes(handler: BrowserHandler, prefix: str,
             try:
                 return json_response(await fn(request), extra_headers=extra_headers)
             except BFFError as exc:
-                return error_response(exc, request, clear_cookie_headers(request))
+                return browser_error(exc, request, clear_cookie_headers(request))
         return run
 
     async def login_start(request: Request) -> Outcome:
-        return await handler.login_start(await read_json(request), request.cookies)
+        return await handler.login_start(await read_json(request), cookies_of(request))
 
     async def login_end(request: Request) -> Outcome:
-        return await handler.login_end(await read_json(request), request.cookies)
+        return await handler.login_end(await read_json(request), cookies_of(request))
 
     async def session(request: Request) -> Outcome:
-        return await handler.session_info(request.cookies)
+        return await handler.session_info(cookies_of(request))
 
     async def userinfo(request: Request) -> Outcome:
-        return await handler.userinfo(request.cookies)
+        return await handler.userinfo(cookies_of(request))
 
     async def refresh(request: Request) -> Outcome:
-        return await handler.refresh(request.cookies, request.headers.get(CSRF_HEADER))
+        return await handler.refresh(cookies_of(request), request.headers.get(CSRF_HEADER))
 
     async def logout(request: Request) -> Outcome:
-        return await handler.logout(request.cookies, request.headers.get(CSRF_HEADER))
+        return await handler.logout(cookies_of(request), request.headers.get(CSRF_HEADER))
 
     return [
         Route(f"{prefix}/login/start", endpoint(login_start), methods=["POST"]),

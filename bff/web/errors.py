@@ -1,9 +1,18 @@
-"""The one place where error categories become HTTP statuses and JSON bodies (DESIGN §3)."""
+"""The one place where errors become HTTP answers: status, JSON body and headers (DESIGN §3).
+
+Every error answer of the app (browser and mobile endpoints, the back-channel receiver, the
+Origin guard, the proxy, the 404/405/500 handlers and the head limits) is rendered here, so they
+all carry the same headers.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
+
+from starlette.responses import Response
+from starlette.types import Send
 
 from bff import errors as e
 from bff.telemetry.metrics import METRICS
@@ -14,6 +23,8 @@ log = logging.getLogger("bff.web")
 STATUS: dict[type[e.BFFError], int] = {
     e.PayloadTooLarge: 413,
     e.HeadersTooLarge: 431,
+    e.EndpointNotFound: 404,
+    e.MethodNotAllowed: 405,
     e.RequestRejected: 400,
     e.NotAuthenticated: 401,
     e.InvalidSeal: 401,
@@ -22,6 +33,9 @@ STATUS: dict[type[e.BFFError], int] = {
     e.UpstreamFailure: 502,
     e.StoreUnavailable: 503,
 }
+# the rest of the body is not wanted, or the head could not be read: the connection ends
+_CLOSE = (e.PayloadTooLarge, e.HeadersTooLarge)
+Headers = list[tuple[bytes, bytes]]
 
 
 def status_for(exc: BaseException) -> int:
@@ -58,3 +72,41 @@ def log_error(exc: BaseException, path: str) -> None:
         cause = type(exc.__cause__).__name__ if exc.__cause__ else None
         log.warning("request failed", extra={"path": path, "status": status, "code": code,
                                              "detail": detail, "cause": cause})
+
+
+def render_error(exc: BaseException, path: str,
+                 extra_headers: Iterable[tuple[bytes, bytes]] = ()) -> tuple[int, Headers, bytes]:
+    """Log ``exc`` and give the status, headers and body of its answer."""
+    log_error(exc, path)
+    status, body = error_body(exc)
+    headers: Headers = [
+        (b"content-type", b"application/json"), (b"cache-control", b"no-store"),
+        (b"x-content-type-options", b"nosniff"), (b"content-length", str(len(body)).encode())]
+    if isinstance(exc, _CLOSE):
+        headers.append((b"connection", b"close"))
+    return status, [*headers, *extra_headers], body
+
+
+async def send_error(send: Send, exc: BaseException, path: str,
+                     extra_headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    """Send the answer for ``exc`` on a raw ASGI channel."""
+    status, headers, body = render_error(exc, path, extra_headers)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def error_response(exc: BaseException, path: str,
+                   extra_headers: Iterable[tuple[bytes, bytes]] = ()) -> Response:
+    """The answer for ``exc`` as a Starlette response."""
+    status, headers, body = render_error(exc, path, extra_headers)
+    response = Response(body, status)
+    response.raw_headers = headers
+    return response
+
+
+def raw_error(exc: BaseException, path: str, reason: str) -> bytes:
+    """The answer for ``exc`` as HTTP/1.1 bytes, for a protocol that answers before ASGI."""
+    status, headers, body = render_error(exc, path)
+    head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(
+        f"{k.decode('latin-1')}: {v.decode('latin-1')}\r\n" for k, v in headers) + "\r\n"
+    return head.encode("latin-1") + body

@@ -18,7 +18,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from bff.config.model import ServerSettings
 from bff.errors import HeadersTooLarge
-from bff.web.errors import error_body, log_error
+from bff.web.errors import raw_error, send_error
 
 # after a refusal, keep reading (and discarding) briefly so that the client reads the 431
 # instead of a connection reset caused by closing with its data unread
@@ -50,16 +50,7 @@ class HeadLimits:
 
 
 def _refusal_bytes(detail: str, path: str) -> bytes:
-    exc = HeadersTooLarge(detail)
-    log_error(exc, path)
-    status, body = error_body(exc)
-    head = (f"HTTP/1.1 {status} Request Header Fields Too Large\r\n"
-            "content-type: application/json\r\n"
-            f"content-length: {len(body)}\r\n"
-            "cache-control: no-store\r\n"
-            "x-content-type-options: nosniff\r\n"
-            "connection: close\r\n\r\n")
-    return head.encode("ascii") + body
+    return raw_error(HeadersTooLarge(detail), path, "Request Header Fields Too Large")
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -171,14 +162,6 @@ class HeadLimitGuard:
                     + sum(len(n) + len(v) + _FIELD_OVERHEAD for n, v in headers))
             reason = self.limits.exceeded(len(headers), size)
             if reason:
-                exc = HeadersTooLarge(reason)
-                log_error(exc, scope.get("path", ""))
-                status, body = error_body(exc)
-                await send({"type": "http.response.start", "status": status, "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"),
-                    (b"connection", b"close")]})
-                await send({"type": "http.response.body", "body": body})
+                await send_error(send, HeadersTooLarge(reason), scope.get("path", ""))
                 return
         await self.app(scope, receive, send)

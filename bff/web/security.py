@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bff.errors import OriginNotAllowed
-from bff.web.errors import error_body, log_error
+from bff.web.errors import send_error
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALLOW_HEADERS = "Content-Type, X-CSRF-Token, Accept, Last-Event-ID"
@@ -28,18 +28,6 @@ def header(scope: Scope, name: bytes) -> str | None:
         index = scope["bff.headers"] = dict(scope.get("headers", ()))
     value = index.get(name)
     return None if value is None else value.decode("latin-1")
-
-
-async def send_error(send: Send, exc: BaseException, path: str,
-                     extra_headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    """Send the JSON error model for ``exc``."""
-    log_error(exc, path)
-    status, body = error_body(exc)
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"cache-control", b"no-store"),
-        (b"x-content-type-options", b"nosniff"),
-        (b"content-length", str(len(body)).encode()), *extra_headers]})
-    await send({"type": "http.response.body", "body": body})
 
 
 class OriginGuard:

@@ -14,6 +14,8 @@ export const BFF_ERROR_CODES = /** @type {const} */ ([
   'payload_too_large',
   'headers_too_large',
   'invalid_logout_token',
+  'not_found',
+  'method_not_allowed',
   'path_not_allowed',
   'session_required',
   'session_expired',

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bff.handler.browser import split_token_key, token_key
+from bff.handler.service import split_token_key, token_key
 
 _scope = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E,
                                         exclude_characters='"\\\\'), min_size=1, max_size=8)

@@ -1,4 +1,4 @@
-"""The proxy's Cookie header parser (RFC 6265 §4.2.1 / §5.4)."""
+"""The one Cookie header parser (RFC 6265 §4.2.1 / §5.4)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bff.proxy.forwarder import parse_cookies
+from bff.sessions.cookies import parse_cookie_header as parse_cookies
 
 # RFC 6265 §4.1.1: cookie-name is a token, cookie-value is cookie-octets (which include "=")
 TOKEN = st.text(alphabet=string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~",
