@@ -15,7 +15,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from bff.config.loader import LoadedConfig
@@ -43,6 +42,7 @@ from bff.web.headers import HSTS_HEADER, STATIC_HEADERS, SecurityHeaders
 from bff.web.health import health_endpoints, metrics_endpoint
 from bff.web.limits import HeadLimitGuard, HeadLimits
 from bff.web.security import OriginGuard
+from bff.web.static import SPAFiles
 
 log = logging.getLogger("bff.app")
 
@@ -139,7 +139,7 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     if s.server.static_dir:
         routes.append(Mount("/", SecurityHeaders(
-            StaticFiles(directory=s.server.static_dir, html=True), STATIC_HEADERS)))
+            SPAFiles(directory=s.server.static_dir, html=True), STATIC_HEADERS)))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500

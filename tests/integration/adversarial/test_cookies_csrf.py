@@ -251,6 +251,29 @@ def test_spa_pages_carry_security_headers(stack: Stack, workdir: Path,
         assert api.headers["cache-control"] == "no-store"
 
 
+
+@pytest.mark.parametrize("path", [
+    "/bff-client/node_modules/typescript/package.json", "/bff-client/package.json",
+    "/bff-client/package-lock.json", "/bff-client/tsconfig.json",
+    "/bff-client/test/support.js", "/.gitignore",
+    "/bff-client/recipes/%2e%2e/node_modules/typescript/package.json",
+    "/bff-client/NODE_MODULES/typescript/package.json"])
+def test_spa_folder_tooling_is_not_served(stack: Stack, workdir: Path,
+                                           client_jwk: dict[str, Any],
+                                           cookie_jwks: list[dict[str, Any]], path: str) -> None:
+    """static_dir may be a checkout: its package tooling, tests and dotfiles are never served,
+    while the app and its client package are."""
+    spa = Path(__file__).resolve().parents[3] / "spa-example"
+    config = bff_config(workdir, stack.issuer, client_jwk, cookie_jwks,
+                        server={"static_dir": str(spa)})
+    with running_bff(config) as bff, httpx.Client(base_url=bff.url) as http:
+        assert http.get("/app.js").status_code == 200
+        assert http.get("/bff-client/index.js").status_code == 200
+        refused = http.get(path)
+        assert refused.status_code == 404, path
+        assert refused.json()["error"] == "not_found"
+
+
 def test_metrics_count_requests_errors_and_logins(
         bff: BFF, signed_in: tuple[httpx.Client, Jar, str]) -> None:
     """``/metrics`` counts by area, error code and event; it never carries user data."""
