@@ -11,17 +11,24 @@ from pathlib import Path
 from bff.errors import ConfigError
 
 
-def _check_config(path: str) -> int:
+def _check_config(path: str, probe: bool = False) -> int:
     from bff.config.loader import load_settings
 
     try:
-        load_settings(path)
+        config = load_settings(path)
     except ConfigError as exc:
         print(f"{path}: {len(exc.problems)} problem(s):", file=sys.stderr)
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2
     print(f"{path}: configuration is valid")
+    if probe:
+        from bff.probe import run_probe
+
+        met, text = run_probe(config)
+        print(f"{config.settings.oauth.issuer}: "
+              f"{'meets' if met else 'does NOT meet'} the BFF's requirements\n{text}")
+        return 0 if met else 3
     return 0
 
 
@@ -81,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--port", type=int)
     check = sub.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file")
+    check.add_argument("--probe", action="store_true",
+                       help="also fetch the issuer's live metadata and check what the BFF needs")
     keys = sub.add_parser("keys", help="key management")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     gen = keys_sub.add_parser("generate", help="write a client signing key and a cookie key")
@@ -93,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--session-store", choices=["cookie", "server"], default="cookie")
     args = parser.parse_args(argv)
     if args.command == "check-config":
-        return _check_config(args.file)
+        return _check_config(args.file, args.probe)
     if args.command == "run":
         return _run(args.config, args.host, args.port)
     if args.command == "keys":

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bff.config.model import FAPI_ALGORITHMS, PROXY_NEVER_FORWARDED, RouteSettings, Settings
+from bff.config.model import (
+    FAPI_ALGORITHMS,
+    PROXY_NEVER_FORWARDED,
+    RESOURCE_STRATEGIES,
+    RouteSettings,
+    Settings,
+)
 from bff.crypto.keys import alg_for_key, seal_key_from_jwk
 from bff.crypto.seal import SealKey
 from bff.errors import ConfigError, Problem
@@ -212,6 +218,10 @@ def _check(s: Settings) -> list[Problem]:
     url(s.oauth.post_logout_redirect_uri, "oauth.post_logout_redirect_uri", required=False)
     for i, r in enumerate(s.oauth.resources):
         url(r, f"oauth.resources[{i}]")
+    p += _check_resource_strategy(s)
+    if s.oauth.require_userinfo_at_login and not s.oauth.fetch_userinfo_at_login:
+        p.append(Problem("oauth.require_userinfo_at_login",
+                         "needs oauth.fetch_userinfo_at_login = true"))
     if "openid" not in s.oauth.scope.split():
         p.append(Problem("oauth.scope", "must contain openid"))
     allowed = set(FAPI_ALGORITHMS) | set(s.insecure.allow_algorithms)
@@ -272,6 +282,28 @@ def _check(s: Settings) -> list[Problem]:
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")  # RFC 6749 §3.3 scope-token
 # RFC 9110 §5.1: a field name is a token
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _check_resource_strategy(s: Settings) -> list[Problem]:
+    """The resource settings must be ones the chosen strategy can honour (RFC 8707)."""
+    strategy = s.oauth.resource_strategy
+    if strategy not in RESOURCE_STRATEGIES:
+        return [Problem("oauth.resource_strategy",
+                        f"must be one of {', '.join(RESOURCE_STRATEGIES)}")]
+    p: list[Problem] = []
+    if strategy == "at_code_exchange" and not s.oauth.resources:
+        p.append(Problem("oauth.resources",
+                         "must name the resource(s) the code exchange asks for "
+                         "(oauth.resource_strategy = at_code_exchange)"))
+    if strategy == "none":
+        # an AS without resource indicators issues one token for everything: a configured
+        # resource would promise an audience-restricted token the BFF cannot obtain
+        if s.oauth.resources:
+            p.append(Problem("oauth.resources",
+                             "must be empty when oauth.resource_strategy = none"))
+        p += [Problem(f"routes[{i}].resource", "must be empty when oauth.resource_strategy = none")
+              for i, r in enumerate(s.routes) if r.resource]
+    return p
 
 
 def _check_routes(routes: list[RouteSettings], bff_prefix: str,

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 FAPI_ALGORITHMS = ["PS256", "ES256", "EdDSA"]
+# refresh_per_resource: code exchange without ``resource``, one refresh per resource (RFC 8707)
+# at_code_exchange: the code exchange carries ``oauth.resources``; its token serves them
+# none: no resource indicator anywhere, one token for every route
+RESOURCE_STRATEGIES = ("refresh_per_resource", "at_code_exchange", "none")
 DEFAULT_EXTRA_PARAMS = ["prompt", "acr_values", "ui_locales", "login_hint", "max_age",
                         "authorization_details", "claims_locales"]
 DEFAULT_CLAIMS = ["sub", "name", "given_name", "family_name", "preferred_username", "email",
@@ -64,6 +68,10 @@ class OAuthSettings:
     id_token_hint_in_logout: bool = False
     refresh_margin: int = 30
     fetch_userinfo_at_login: bool = True
+    # a failing userinfo call at login fails the login (default: the ID token's claims, a warning)
+    require_userinfo_at_login: bool = False
+    # how API tokens are bound to resources: see RESOURCE_STRATEGIES and the README
+    resource_strategy: str = "refresh_per_resource"
     request_objects: bool = False
     response_mode: str = ""
 

@@ -31,7 +31,8 @@ from bff.errors import (
     SessionRequired,
     StoreUnavailable,
 )
-from bff.handler.service import DEFAULT_RESOURCE, Call, SessionService, check_userinfo_sub
+from bff.handler.login_tokens import code_exchange_resources, login_tokens, userinfo_at_login
+from bff.handler.service import DEFAULT_RESOURCE, Call, SessionService
 from bff.handler.service import ActiveSession as ServiceSession
 from bff.oauth.authorization_response import (
     check_authorization_response,
@@ -234,7 +235,9 @@ class BrowserHandler:
                                             issuer=self.settings.oauth.issuer)
         dpop_key = DPoPKey(txn.dpop_jwk, self.clock)
         try:
-            tokens = await self.client.exchange_code(code.code, txn.code_verifier, dpop_key)
+            tokens = await self.client.exchange_code(
+                code.code, txn.code_verifier, dpop_key,
+                code_exchange_resources(self.settings.oauth))
         except AuthorizationServerError as exc:
             if exc.oauth_error in ("invalid_grant", "access_denied"):
                 raise LoginFailed(f"code exchange refused: {exc.oauth_error}") from exc
@@ -244,7 +247,8 @@ class BrowserHandler:
         claims = await self.client.validate_id_token(
             tokens.id_token, txn.nonce, access_token=tokens.access_token,
             requested_max_age=txn.max_age)
-        profile = await self._userinfo_claims(tokens.access_token, dpop_key, str(claims["sub"]))
+        profile = await userinfo_at_login(self.client, self.settings.oauth, tokens.access_token,
+                                          dpop_key, str(claims["sub"]))
         now = self.clock()
         merged = {**profile, **claims}
         kept = {k: merged[k] for k in self.settings.oauth.claims if k in merged}
@@ -252,7 +256,8 @@ class BrowserHandler:
             session_id=secrets.token_urlsafe(32), sub=str(claims["sub"]), claims=kept,
             dpop_jwk=txn.dpop_jwk, csrf_token=secrets.token_urlsafe(32), created_at=now,
             last_seen=now, refresh_token=tokens.refresh_token,
-            tokens={DEFAULT_RESOURCE: AccessToken(tokens.access_token, tokens.expires_at)},
+            tokens=login_tokens(self.settings.oauth,
+                                AccessToken(tokens.access_token, tokens.expires_at)),
             as_sid=claims.get("sid") if isinstance(claims.get("sid"), str) else None,
             id_token=tokens.id_token if self.settings.oauth.id_token_hint_in_logout else None)
         await self._end_replaced_session(cookies)
@@ -278,13 +283,6 @@ class BrowserHandler:
             # or the store is briefly down (the login itself just used the store)
             log.warning("replaced session not ended", extra={"code": exc.code})
             METRICS.events.inc(event="replaced_session_not_ended")
-
-    async def _userinfo_claims(self, access_token: str, dpop_key: DPoPKey,
-                               sub: str) -> dict[str, Any]:
-        """Profile claims for the session; the AS may keep them out of the ID token."""
-        if not self.settings.oauth.fetch_userinfo_at_login:
-            return {}
-        return check_userinfo_sub(await self.client.userinfo(access_token, dpop_key), sub)
 
     async def _not_handled(self, cookies: Mapping[str, str]) -> Outcome:
         try:

@@ -141,13 +141,18 @@ class FapiClient:
     # -- token endpoint --------------------------------------------------------------------------
 
     async def exchange_code(self, code: str, code_verifier: str, dpop_key: DPoPKey,
-                            resource: str | None = None) -> TokenSet:
-        """The authorization code grant with DPoP (RFC 6749 §4.1.3, RFC 9449 §5)."""
+                            resources: Collection[str] = ()) -> TokenSet:
+        """The authorization code grant with DPoP (RFC 6749 §4.1.3, RFC 9449 §5).
+
+        ``resources``: one ``resource`` parameter each (RFC 8707 §2.2); none when empty.
+        """
         form: dict[str, str | list[str]] = {
             "grant_type": "authorization_code", "code": code,
             "redirect_uri": self.settings.redirect_uri, "code_verifier": code_verifier}
-        if resource:
-            form["resource"] = resource
+        if isinstance(resources, str):
+            raise TypeError("resources is a collection of URIs, not one string")
+        if resources:
+            form["resource"] = list(resources)
         return await self._token(form, dpop_key)
 
     async def refresh(self, refresh_token: str, dpop_key: DPoPKey,

@@ -97,6 +97,9 @@ function loadConfig(configPath) {
   if (config.useGrantedResource !== undefined && typeof config.useGrantedResource !== 'boolean') {
     fail('config: useGrantedResource must be a boolean');
   }
+  if (config.defaultResource !== undefined && typeof config.defaultResource !== 'boolean') {
+    fail('config: defaultResource must be a boolean');
+  }
 
   return {
     host,
@@ -111,6 +114,9 @@ function loadConfig(configPath) {
     registrationInitialAccessToken: config.registrationInitialAccessToken ?? 'dev-iat-secret',
     cookieKeys: config.cookieKeys ?? [crypto.randomBytes(32).toString('base64url')],
     useGrantedResource: config.useGrantedResource ?? false,
+    // true: an authorization request naming no resource is bound to the API anyway, like an
+    // AS without resource indicators that puts one configured audience in every token
+    defaultResource: config.defaultResource ?? false,
     // the public issuer when the AS sits behind a proxy (e.g. a test's switchable forwarder)
     issuer: typeof config.issuer === 'string' && config.issuer ? config.issuer.replace(/\/+$/, '') : undefined,
   };
@@ -397,7 +403,7 @@ const configuration = {
         // Only bind to the API when the client asked for it; without a resource
         // the access token is an opaque token for the userinfo endpoint.
         if (oneOf) return oneOf;
-        return undefined;
+        return cfg.defaultResource ? cfg.resource : undefined;
       },
       async useGrantedResource() {
         return cfg.useGrantedResource;

@@ -53,8 +53,12 @@ def running_stack(workdir: Path, client_jwk: dict[str, Any], access_ttl: int = 3
                   backchannel_uri: str | None = None,
                   redirect_uris: list[str] | None = None,
                   issuer: str | None = None, as_port: int = 0,
-                  on_as_ready: Callable[[Child], None] | None = None) -> Iterator[Stack]:
-    """The dev AS and the example API; ``on_as_ready`` runs before the API asks the AS."""
+                  on_as_ready: Callable[[Child], None] | None = None,
+                  as_options: dict[str, Any] | None = None) -> Iterator[Stack]:
+    """The dev AS and the example API; ``on_as_ready`` runs before the API asks the AS.
+
+    ``as_options``: more dev AS settings (e.g. ``useGrantedResource``, ``defaultResource``).
+    """
     # The audience is a name, not an address: the API then binds a port of its own choosing
     # (port 0) and reports it, instead of a pre-picked port another process could take first.
     audience = "http://127.0.0.1/example-api/"
@@ -65,7 +69,8 @@ def running_stack(workdir: Path, client_jwk: dict[str, Any], access_ttl: int = 3
     if backchannel_uri:
         client["backchannel_logout_uri"] = backchannel_uri
     as_config: dict[str, Any] = {"clients": [client], "resource": audience,
-                                 "accessTokenTTL": access_ttl, "port": as_port}
+                                 "accessTokenTTL": access_ttl, "port": as_port,
+                                 **(as_options or {})}
     if issuer:
         as_config["issuer"] = issuer
     authz = start_authorization_server(as_config, workdir, workdir / "as.log")

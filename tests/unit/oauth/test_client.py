@@ -192,7 +192,7 @@ async def test_exchange_code(client: FapiClient, fake: FakeAS, dpop_key: DPoPKey
     """RFC 9449 §5: the code grant sends the verifier and a DPoP proof for the token endpoint."""
     fake.on("/token", NONCE_ERROR, TOKENS_OK)
     tokens = await client.exchange_code("code-1", "verifier-1", dpop_key,
-                                        resource="https://api.example/")
+                                        resources=["https://api.example/"])
     assert tokens.access_token == "at-1"
     assert tokens.expires_at == clock() + 300
     form = fake.forms("/token")[-1]
@@ -204,6 +204,21 @@ async def test_exchange_code(client: FapiClient, fake: FakeAS, dpop_key: DPoPKey
     proof = claims_of(fake.requests("/token")[-1].headers["dpop"])
     assert proof["htm"] == "POST"
     assert proof["nonce"] == "server-nonce-1"
+
+
+@pytest.mark.spec("RFC 8707 §2.2")
+@pytest.mark.anyio
+async def test_exchange_code_sends_one_resource_parameter_per_resource(
+        client: FapiClient, fake: FakeAS, dpop_key: DPoPKey) -> None:
+    """RFC 8707 §2.2: several resources at the token endpoint are repeated ``resource``
+    parameters; none at all when the list is empty (a server without resource indicators)."""
+    fake.on("/token", TOKENS_OK, TOKENS_OK)
+    await client.exchange_code("code-1", "verifier-1", dpop_key,
+                               resources=("https://a.example/", "https://b.example/x"))
+    await client.exchange_code("code-2", "verifier-2", dpop_key)
+    first, second = fake.forms("/token")[-2:]
+    assert first["resource"] == ["https://a.example/", "https://b.example/x"]
+    assert "resource" not in second
 
 
 @pytest.mark.spec("FAPI 2.0 Security Profile §5.3.2.2")
