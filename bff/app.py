@@ -34,6 +34,7 @@ from bff.sessions.transactions import LoginTransactions
 from bff.store.base import Store
 from bff.store.factory import build_store
 from bff.telemetry.access import AccessLog
+from bff.telemetry.request_id import RequestIdMiddleware
 from bff.web.backchannel import backchannel_route
 from bff.web.browser import browser_routes
 from bff.web.headers import HSTS_HEADER, STATIC_HEADERS, SecurityHeaders
@@ -169,6 +170,6 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
         # RFC 6797 §7.1: on every answer over https, the BFF's own and proxied ones alike
         guarded = SecurityHeaders(guarded, [HSTS_HEADER])
     limited = HeadLimitGuard(guarded, HeadLimits.of(s.server))
-    return AccessLog(limited, bff_prefix=prefix,
-                     is_proxied=lambda path: proxied.route_for(path) is not None,
-                     log_lines=s.server.access_log)
+    return RequestIdMiddleware(AccessLog(
+        limited, bff_prefix=prefix, is_proxied=lambda path: proxied.route_for(path) is not None,
+        log_lines=s.server.access_log), trust_incoming=s.server.trust_request_id)

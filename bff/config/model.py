@@ -26,7 +26,9 @@ PROXY_NEVER_FORWARDED = [
     "x-forwarded-proto", "x-forwarded-port", "x-forwarded-prefix", "x-real-ip",
     "content-length", "expect", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest",
     "sec-fetch-user", "x-http-method-override", "x-http-method", "x-method-override",
-    "x-original-method", "x-original-url", "x-rewrite-url", "x-override-url"]
+    "x-original-method", "x-original-url", "x-rewrite-url", "x-override-url",
+    # the BFF sends its own request id upstream; the browser's never passes as it is
+    "x-request-id"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class ServerSettings:
     max_header_count: int = 100
     max_header_bytes: int = 64 * 1024
     hsts: bool = True
+    # keep a well-formed incoming X-Request-Id (set by a trusted load balancer) instead of a new id
+    trust_request_id: bool = False
 
 
 @dataclass(frozen=True)

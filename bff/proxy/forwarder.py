@@ -36,6 +36,7 @@ from bff.proxy.headers import (
 )
 from bff.proxy.paths import check_tail
 from bff.sessions.model import AccessToken
+from bff.telemetry.request_id import current_request_id, new_request_id
 from bff.web.security import SAFE_METHODS, header, send_error
 
 log = logging.getLogger("bff.proxy")
@@ -187,6 +188,7 @@ class ProxyRoute:
                                          require_csrf=method not in SAFE_METHODS)
         body = await self._body(scope, receive)
         headers = request_headers(scope["headers"], self.allowed_headers)
+        headers.append(("X-Request-Id", current_request_id() or new_request_id()))
         if self.route.x_forwarded:
             client = scope.get("client")
             headers += [("X-Forwarded-Proto", scope.get("scheme", "http")),
