@@ -97,7 +97,7 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
         algorithms=tuple(s.oauth.algorithms), clock_skew=s.oauth.clock_skew,
         authorization_params=dict(s.oauth.authorization_params),
         request_objects=s.oauth.request_objects, response_mode=s.oauth.response_mode,
-        loopback_endpoints=s.insecure.loopback_endpoints),
+        loopback_endpoints=s.insecure.loopback_endpoints, metadata_ttl=s.oauth.metadata_ttl),
         http, clock)
     sessions: SessionStore = (ServerSessionStore(sealer, names, store)
                               if s.session.store == "server" else CookieSessionStore(sealer, names))

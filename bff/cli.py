@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from bff.errors import ConfigError
 
@@ -25,26 +26,54 @@ def _check_config(path: str) -> int:
     return 0
 
 
-def _run(path: str, host: str | None, port: int | None) -> int:
-    import uvicorn
+CONFIG_FILE_ENV = "BFF_CONFIG_FILE"
 
+
+def _problems(path: str, exc: ConfigError) -> int:
+    print(f"{path}: refusing to start, {len(exc.problems)} problem(s):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return 2
+
+
+def worker_app() -> Any:
+    """The app of one worker process (uvicorn factory); the parent checked the config already."""
     from bff.app import build_app
     from bff.config.loader import load_settings
     from bff.telemetry.logging import configure_logging
-    from bff.web.limits import uvicorn_options
+
+    config = load_settings(os.environ[CONFIG_FILE_ENV])
+    configure_logging(config.settings.server.log_level)
+    return build_app(config)
+
+
+def _run(path: str, host: str | None, port: int | None) -> int:
+    from bff.config.loader import load_settings
+    from bff.telemetry.logging import configure_logging
+    from bff.telemetry.ready import BoundedConfig, ReadyLine, prepare_metrics_dir, serve
 
     try:
         config = load_settings(path)
     except ConfigError as exc:
-        print(f"{path}: refusing to start, {len(exc.problems)} problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return 2
+        return _problems(path, exc)
     s = config.settings
     configure_logging(s.server.log_level)
-    app = build_app(config)
-    uvicorn.run(app, host=host or s.server.host, port=s.server.port if port is None else port,
-                **uvicorn_options(s.server))
+    workers = s.server.workers
+    if workers > 1:
+        # before any worker imports prometheus-client: every process writes into this folder
+        prepare_metrics_dir(s.server.metrics_dir)
+        os.environ[CONFIG_FILE_ENV] = str(Path(path).absolute())
+        app: Any = "bff.cli:worker_app"
+    else:
+        from bff.app import build_app
+
+        app = build_app(config)
+    uconfig = BoundedConfig(app, s.server, host=host or s.server.host,
+                            port=s.server.port if port is None else port,
+                            workers=workers, factory=workers > 1)
+    ready = ReadyLine(issuer=s.oauth.issuer, store=s.store.backend,
+                      session_store=s.session.store, workers=workers)
+    serve(uconfig, ready)
     return 0
 
 

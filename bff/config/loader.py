@@ -198,6 +198,11 @@ def _check(s: Settings) -> list[Problem]:
         p.append(Problem("server.max_header_count", "must be between 16 and 10000"))
     if not 16 * 1024 <= s.server.max_header_bytes <= 1024 * 1024:
         p.append(Problem("server.max_header_bytes", "must be between 16384 and 1048576"))
+    if not 1 <= s.server.workers <= 64:
+        p.append(Problem("server.workers", "must be between 1 and 64"))
+    if s.server.metrics_dir and Path(s.server.metrics_dir).exists() and not Path(
+            s.server.metrics_dir).is_dir():
+        p.append(Problem("server.metrics_dir", "is not a directory"))
     if s.server.log_level not in ("debug", "info", "warning", "error"):
         p.append(Problem("server.log_level", "must be debug, info, warning or error"))
     if s.insecure.plain_http_cookies and s.server.public_url:
@@ -228,6 +233,8 @@ def _check(s: Settings) -> list[Problem]:
         p.append(Problem("oauth.dpop_algorithm", "must be PS256, ES256 or EdDSA"))
     if not 0 <= s.oauth.clock_skew <= 60:
         p.append(Problem("oauth.clock_skew", "must be between 0 and 60 seconds"))
+    if not 60 <= s.oauth.metadata_ttl <= 86400:
+        p.append(Problem("oauth.metadata_ttl", "must be between 60 and 86400 seconds"))
     if s.oauth.http_timeout <= 0:
         p.append(Problem("oauth.http_timeout", "must be positive"))
     for k in s.oauth.authorization_params:

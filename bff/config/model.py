@@ -47,6 +47,9 @@ class ServerSettings:
     hsts: bool = True
     # keep a well-formed incoming X-Request-Id (set by a trusted load balancer) instead of a new id
     trust_request_id: bool = False
+    # worker processes (uvicorn's); above 1 the metrics are summed through metrics_dir
+    workers: int = 1
+    metrics_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class OAuthSettings:
     dpop_algorithm: str = "ES256"
     clock_skew: int = 60
     http_timeout: float = 10.0
+    # seconds the AS metadata and JWKS are cached; a token with an unknown kid refetches sooner
+    metadata_ttl: int = 3600
     id_token_hint_in_logout: bool = False
     refresh_margin: int = 30
     fetch_userinfo_at_login: bool = True
