@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--out", default="keys")
     gen.add_argument("--alg", default="ES256", choices=["ES256", "PS256", "EdDSA"])
     gen.add_argument("--force", action="store_true")
+    sub.add_parser("config-reference",
+                   help="print the configuration reference (Markdown) generated from the model")
     demo = sub.add_parser("demo", help="start the whole local stack and print the URL to open")
     demo.add_argument("--port", type=int, default=8000, help="BFF port (default 8000)")
     demo.add_argument("--store", choices=["memory", "redis"], default="memory")
@@ -127,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args.config, args.host, args.port)
     if args.command == "keys":
         return _keys_generate(args.out, args.alg, args.force)
+    if args.command == "config-reference":
+        from bff.config.reference import render_reference
+
+        sys.stdout.write(render_reference())
+        return 0
     if args.command == "demo":
         from bff.devstack import run_demo
 
