@@ -40,6 +40,7 @@ from bff.web.browser import browser_routes
 from bff.web.headers import HSTS_HEADER, STATIC_HEADERS, SecurityHeaders
 from bff.web.health import health_endpoints, metrics_endpoint
 from bff.web.limits import HeadLimitGuard, HeadLimits
+from bff.web.openapi import openapi_endpoint
 from bff.web.security import OriginGuard
 
 log = logging.getLogger("bff.app")
@@ -131,6 +132,8 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
         backchannel_route(parts.backchannel, prefix),
         Route("/healthz", healthz, methods=["GET"]),  # type: ignore[arg-type]
         Route("/readyz", readyz, methods=["GET"]),  # type: ignore[arg-type]
+        Route(f"{prefix}/openapi.json", openapi_endpoint(prefix, metrics=s.server.metrics),
+              methods=["GET"]),
     ]
     if s.server.metrics:
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
