@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from bff.config.loader import LoadedConfig
+from bff.config.reload import KeyRing
 from bff.crypto.seal import Sealer
 from bff.handler.backchannel import BackchannelLogout, SessionRevocations
 from bff.handler.browser import BrowserHandler
@@ -39,6 +40,7 @@ from bff.web.backchannel import backchannel_route
 from bff.web.browser import browser_routes
 from bff.web.headers import HSTS_HEADER, STATIC_HEADERS, SecurityHeaders
 from bff.web.health import health_endpoints, metrics_endpoint
+from bff.web.jwks import jwks_endpoint
 from bff.web.limits import HeadLimitGuard, HeadLimits
 from bff.web.openapi import openapi_endpoint
 from bff.web.security import OriginGuard
@@ -61,6 +63,7 @@ class Parts:
     names: CookieNames
     backchannel: BackchannelLogout
     proxy: ProxyDispatcher | None = None
+    keys: KeyRing | None = None
 
 
 def origin_of(url: str) -> str:
@@ -88,11 +91,12 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
                     extra={"setting": "insecure.loopback_endpoints"})
     names = CookieNames(secure=not s.insecure.plain_http_cookies)
     sealer = Sealer(config.seal_keys)
+    signer = JWSSigner(config.client_jwk)
     store = store or build_store(s.store)
     http = http or httpx.AsyncClient(timeout=s.oauth.http_timeout, follow_redirects=False,
                                      headers={"User-Agent": "bff/0.1"})
     client = FapiClient(ClientSettings(
-        issuer=s.oauth.issuer, client_id=s.oauth.client_id, signer=JWSSigner(config.client_jwk),
+        issuer=s.oauth.issuer, client_id=s.oauth.client_id, signer=signer,
         redirect_uri=s.oauth.redirect_uri, scope=s.oauth.scope,
         post_logout_redirect_uri=s.oauth.post_logout_redirect_uri or None,
         algorithms=tuple(s.oauth.algorithms), clock_skew=s.oauth.clock_skew,
@@ -112,13 +116,16 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
                              revocations)
     backchannel = BackchannelLogout(client, store, revocations, clock,
                                     strict_typ=not s.insecure.logout_token_without_typ)
-    return Parts(config, http, client, store, sessions, handler, names, backchannel)
+    return Parts(config, http, client, store, sessions, handler, names, backchannel,
+                 keys=KeyRing(config, signer, sealer))
 
 
 def build_app(config: LoadedConfig, *, parts: Parts | None = None,
               clock: Clock = system_clock) -> ASGIApp:
     """The complete ASGI application."""
     parts = parts or build_parts(config, clock=clock)
+    assert parts.keys is not None
+    keys = parts.keys
     s = config.settings
     prefix = s.server.path_prefix
 
@@ -132,6 +139,7 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
         backchannel_route(parts.backchannel, prefix),
         Route("/healthz", healthz, methods=["GET"]),  # type: ignore[arg-type]
         Route("/readyz", readyz, methods=["GET"]),  # type: ignore[arg-type]
+        Route(f"{prefix}/jwks.json", jwks_endpoint(keys), methods=["GET"]),
         Route(f"{prefix}/openapi.json", openapi_endpoint(prefix, metrics=s.server.metrics),
               methods=["GET"]),
     ]
@@ -156,7 +164,8 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         try:
-            yield
+            async with keys.watching(s.server.key_reload_interval):
+                yield
         finally:
             await parts.http.aclose()
             await parts.store.close()

@@ -50,6 +50,8 @@ class ServerSettings:
     # worker processes (uvicorn's); above 1 the metrics are summed through metrics_dir
     workers: int = 1
     metrics_dir: str = ""
+    # seconds between re-reads of the key files (rotated keys, schedules); SIGHUP re-reads too
+    key_reload_interval: int = 60
 
 
 @dataclass(frozen=True)

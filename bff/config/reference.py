@@ -35,6 +35,8 @@ DOCS: dict[str, str] = {
                                "`[A-Za-z0-9._-]`) set by a trusted load balancer; otherwise "
                                "every request gets a fresh id.",
     "server.workers": "uvicorn worker processes on one socket (1..64); /metrics sums them all.",
+    "server.key_reload_interval": "Seconds between re-reads of the key files, so rotated keys "
+                                  "and their schedules take effect (0: only on SIGHUP).",
     "server.metrics_dir": "Multiprocess metrics folder (workers > 1), emptied at start; empty: a "
                           "fresh temporary folder.",
     "oauth.issuer": "The AS issuer; must equal the issuer in its metadata. Required.",

@@ -19,6 +19,10 @@ from bff.web.browser import MAX_JSON_BODY
 
 # the framework's own answers (unknown path, wrong method) and the generic fallbacks
 FRAMEWORK_CODES = ("not_found", "method_not_allowed", "invalid_request", "server_error")
+# public keys only: a private member ("d") would be a leaked key
+PUBLIC_JWKS = {"type": "object", "required": ["keys"], "properties": {"keys": {
+    "type": "array", "minItems": 1, "items": {
+        "type": "object", "required": ["kty"], "not": {"required": ["d"]}}}}}
 REQUEST_ID_HEADER = {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}}
 
 
@@ -113,6 +117,12 @@ def build_document(prefix: str = "/bff", *, metrics: bool = True) -> dict[str, A
                                   "headers": {"X-Request-Id": {
                                       "$ref": "#/components/headers/RequestId"}}},
                           **_errors()}}},
+        f"{prefix}/jwks.json": {"get": {
+            "operationId": "jwks", "summary": "The client's public keys (for jwks_uri).",
+            "responses": {"200": {"description": "RFC 7517 §5 JWK set.",
+                                  "headers": REQUEST_ID_HEADER,
+                                  "content": {"application/jwk-set+json": {
+                                      "schema": PUBLIC_JWKS}}}}}},
         f"{prefix}/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document.",
             "responses": {"200": _json({"type": "object", "required": ["openapi", "paths"]},
