@@ -405,6 +405,8 @@ def _load_secrets(s: Settings, env: Mapping[str, str], base: Path,
             seal_keys.append(seal_key_from_jwk(jwk))
         except ValueError as exc:
             problems.append(Problem(f"session.cookie_key_files[{i}]", str(exc)))
+    if not seal_keys and not problems and not raw_keys:
+        problems.append(Problem("session.cookie_key_files", "every cookie key is retired"))
     if len({k.kid for k in seal_keys}) != len(seal_keys):
         problems.append(Problem("session.cookie_key_files", "cookie key ids must be unique"))
     return (client_jwks or [{}]), seal_keys
