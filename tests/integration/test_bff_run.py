@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,11 @@ def metric_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
+def counter_in(metrics: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
+               **labels: str) -> float:
+    return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
 def test_full_session_moves_the_metrics_and_logs_one_request_id_per_line(
         running: Running, stack: Stack, client_jwk: dict[str, Any]) -> None:
     ready = running.ready
@@ -117,10 +123,16 @@ def test_full_session_moves_the_metrics_and_logs_one_request_id_per_line(
         assert call(http, jar, "POST", "/bff/refresh").status_code == 403  # no CSRF header
         secrets += list(jar.cookies.values())
         assert call(http, jar, "POST", "/bff/logout", csrf=csrf).status_code == 200
-        metrics = metric_values(http.get("/metrics").text)
+        # a request is counted once its answer is sent: with two workers the scrape can reach
+        # the other worker a moment before the last count lands, so wait for it (briefly)
+        for _ in range(50):
+            metrics = metric_values(http.get("/metrics").text)
+            if counter_in(metrics, "bff_http_requests_total", area="bff", status="200") >= 3:
+                break
+            time.sleep(0.02)
 
     def counter(name: str, **labels: str) -> float:
-        return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
+        return counter_in(metrics, name, **labels)
 
     assert counter("bff_events_total", event="login") == 1
     assert counter("bff_events_total", event="logout") == 1
