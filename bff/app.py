@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from bff.config.loader import LoadedConfig
+from bff.config.reload import KeyRing
 from bff.crypto.seal import Sealer
 from bff.errors import BFFError, EndpointNotFound, InvalidRequest, MethodNotAllowed
 from bff.handler.backchannel import BackchannelLogout, SessionRevocations
@@ -35,12 +36,15 @@ from bff.sessions.transactions import LoginTransactions
 from bff.store.base import Store
 from bff.store.factory import build_store
 from bff.telemetry.access import AccessLog
+from bff.telemetry.request_id import RequestIdMiddleware
 from bff.web.backchannel import backchannel_route
 from bff.web.browser import browser_routes
 from bff.web.errors import error_response
 from bff.web.headers import HSTS_HEADER, STATIC_HEADERS, SecurityHeaders
 from bff.web.health import health_endpoints, metrics_endpoint
+from bff.web.jwks import jwks_endpoint
 from bff.web.limits import HeadLimitGuard, HeadLimits
+from bff.web.openapi import openapi_endpoint
 from bff.web.security import OriginGuard
 from bff.web.static import SPAFiles
 
@@ -62,6 +66,7 @@ class Parts:
     backchannel: BackchannelLogout
     upstreams: UpstreamPool
     proxy: ProxyDispatcher | None = None
+    keys: KeyRing | None = None
 
 
 def origin_of(url: str) -> str:
@@ -89,17 +94,18 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
                     extra={"setting": "insecure.loopback_endpoints"})
     names = CookieNames(secure=not s.insecure.plain_http_cookies)
     sealer = Sealer(config.seal_keys)
+    signer = JWSSigner(config.client_jwk)
     store = store or build_store(s.store)
     http = http or httpx.AsyncClient(timeout=s.oauth.http_timeout, follow_redirects=False,
                                      headers={"User-Agent": "bff/0.1"})
     client = FapiClient(ClientSettings(
-        issuer=s.oauth.issuer, client_id=s.oauth.client_id, signer=JWSSigner(config.client_jwk),
+        issuer=s.oauth.issuer, client_id=s.oauth.client_id, signer=signer,
         redirect_uri=s.oauth.redirect_uri, scope=s.oauth.scope,
         post_logout_redirect_uri=s.oauth.post_logout_redirect_uri or None,
         algorithms=tuple(s.oauth.algorithms), clock_skew=s.oauth.clock_skew,
         authorization_params=dict(s.oauth.authorization_params),
         request_objects=s.oauth.request_objects, response_mode=s.oauth.response_mode,
-        loopback_endpoints=s.insecure.loopback_endpoints),
+        loopback_endpoints=s.insecure.loopback_endpoints, metadata_ttl=s.oauth.metadata_ttl),
         http, clock)
     sessions: SessionStore = (ServerSessionStore(sealer, names, store)
                               if s.session.store == "server" else CookieSessionStore(sealer, names))
@@ -114,13 +120,15 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
     backchannel = BackchannelLogout(client, store, revocations, clock,
                                     strict_typ=not s.insecure.logout_token_without_typ)
     return Parts(config, http, client, store, sessions, service, handler, names, backchannel,
-                 UpstreamPool())
+                 UpstreamPool(), keys=KeyRing(config, signer, sealer))
 
 
 def build_app(config: LoadedConfig, *, parts: Parts | None = None,
               clock: Clock = system_clock) -> ASGIApp:
     """The complete ASGI application."""
     parts = parts or build_parts(config, clock=clock)
+    assert parts.keys is not None
+    keys = parts.keys
     s = config.settings
     prefix = s.server.path_prefix
 
@@ -134,6 +142,9 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
         backchannel_route(parts.backchannel, prefix),
         Route("/healthz", healthz, methods=["GET"]),  # type: ignore[arg-type]
         Route("/readyz", readyz, methods=["GET"]),  # type: ignore[arg-type]
+        Route(f"{prefix}/jwks.json", jwks_endpoint(keys), methods=["GET"]),
+        Route(f"{prefix}/openapi.json", openapi_endpoint(prefix, metrics=s.server.metrics),
+              methods=["GET"]),
     ]
     if s.server.metrics:
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
@@ -155,7 +166,8 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
         # the proxy's connection pools belong to this event loop: made here, closed here
         await parts.upstreams.open()
         try:
-            yield
+            async with keys.watching(s.server.key_reload_interval):
+                yield
         finally:
             await parts.http.aclose()
             await parts.store.close()
@@ -173,6 +185,6 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
         # RFC 6797 §7.1: on every answer over https, the BFF's own and proxied ones alike
         guarded = SecurityHeaders(guarded, [HSTS_HEADER])
     limited = HeadLimitGuard(guarded, HeadLimits.of(s.server))
-    return AccessLog(limited, bff_prefix=prefix,
-                     is_proxied=lambda path: proxied.route_for(path) is not None,
-                     log_lines=s.server.access_log)
+    return RequestIdMiddleware(AccessLog(
+        limited, bff_prefix=prefix, is_proxied=lambda path: proxied.route_for(path) is not None,
+        log_lines=s.server.access_log), trust_incoming=s.server.trust_request_id)

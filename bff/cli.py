@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from bff.errors import ConfigError
 
@@ -32,26 +33,54 @@ def _check_config(path: str, probe: bool = False) -> int:
     return 0
 
 
-def _run(path: str, host: str | None, port: int | None) -> int:
-    import uvicorn
+CONFIG_FILE_ENV = "BFF_CONFIG_FILE"
 
+
+def _problems(path: str, exc: ConfigError) -> int:
+    print(f"{path}: refusing to start, {len(exc.problems)} problem(s):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return 2
+
+
+def worker_app() -> Any:
+    """The app of one worker process (uvicorn factory); the parent checked the config already."""
     from bff.app import build_app
     from bff.config.loader import load_settings
     from bff.telemetry.logging import configure_logging
-    from bff.web.limits import uvicorn_options
+
+    config = load_settings(os.environ[CONFIG_FILE_ENV])
+    configure_logging(config.settings.server.log_level)
+    return build_app(config)
+
+
+def _run(path: str, host: str | None, port: int | None) -> int:
+    from bff.config.loader import load_settings
+    from bff.telemetry.logging import configure_logging
+    from bff.telemetry.ready import BoundedConfig, ReadyLine, prepare_metrics_dir, serve
 
     try:
         config = load_settings(path)
     except ConfigError as exc:
-        print(f"{path}: refusing to start, {len(exc.problems)} problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return 2
+        return _problems(path, exc)
     s = config.settings
     configure_logging(s.server.log_level)
-    app = build_app(config)
-    uvicorn.run(app, host=host or s.server.host, port=s.server.port if port is None else port,
-                **uvicorn_options(s.server))
+    workers = s.server.workers
+    if workers > 1:
+        # before any worker imports prometheus-client: every process writes into this folder
+        prepare_metrics_dir(s.server.metrics_dir)
+        os.environ[CONFIG_FILE_ENV] = str(Path(path).absolute())
+        app: Any = "bff.cli:worker_app"
+    else:
+        from bff.app import build_app
+
+        app = build_app(config)
+    uconfig = BoundedConfig(app, s.server, host=host or s.server.host,
+                            port=s.server.port if port is None else port,
+                            workers=workers, factory=workers > 1)
+    ready = ReadyLine(issuer=s.oauth.issuer, store=s.store.backend,
+                      session_store=s.session.store, workers=workers)
+    serve(uconfig, ready)
     return 0
 
 
@@ -78,6 +107,46 @@ def _keys_generate(out_dir: str, alg: str, force: bool) -> int:
     return 0
 
 
+def _keys_rotate(path: str, alg: str, activate_after: int, retain: int | None) -> int:
+    import time
+
+    from bff.config.loader import load_settings
+    from bff.crypto.rotation import (
+        published,
+        rotate_client_keys,
+        rotate_cookie_keys,
+        rotate_file,
+    )
+
+    try:
+        config = load_settings(path)
+    except ConfigError as exc:
+        return _problems(path, exc)
+    s = config.settings
+    if not s.oauth.client_key_file or not s.session.cookie_key_files:
+        print("keys rotate works on key files: set oauth.client_key_file and "
+              "session.cookie_key_files (keys from the environment rotate where they are kept)",
+              file=sys.stderr)
+        return 2
+    base = Path(path).absolute().parent
+    now = time.time()
+    # old cookie keys must open every cookie sealed before the switch: as long as a session lives
+    keep = s.session.absolute_timeout + 60 if retain is None else retain
+    client_file, cookie_file = base / s.oauth.client_key_file, base / s.session.cookie_key_files[0]
+    client = rotate_file(client_file, lambda doc: rotate_client_keys(
+        doc, alg, now, activate_after, keep))
+    cookie = rotate_file(cookie_file, lambda doc: rotate_cookie_keys(
+        doc, now, activate_after, keep))
+    public = client_file.with_name("client.public.jwks")
+    public.write_text(json.dumps(published(client["keys"]), indent=2))
+    print(json.dumps({"event": "keys_rotated", "client_kid": client["keys"][0]["kid"],
+                      "cookie_kid": cookie["keys"][0]["kid"],
+                      "active_from": int(now + activate_after),
+                      "old_keys_until": int(now + activate_after + keep),
+                      "public_jwks": str(public)}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bff`` console script."""
     parser = argparse.ArgumentParser(prog="bff", description="Token Handler BFF (FAPI 2.0)")
@@ -96,6 +165,18 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--out", default="keys")
     gen.add_argument("--alg", default="ES256", choices=["ES256", "PS256", "EdDSA"])
     gen.add_argument("--force", action="store_true")
+    sub.add_parser("config-reference",
+                   help="print the configuration reference (Markdown) generated from the model")
+    rotate = keys_sub.add_parser(
+        "rotate", help="add a new client key and cookie key; the old ones stay until a set time")
+    rotate.add_argument("--config", required=True, help="the TOML file naming the key files")
+    rotate.add_argument("--alg", default="ES256", choices=["ES256", "PS256", "EdDSA"])
+    rotate.add_argument("--activate-after", type=int, default=600,
+                        help="seconds until the new keys sign and seal (published at once; "
+                             "longer than server.key_reload_interval and the AS's jwks cache)")
+    rotate.add_argument("--retain", type=int, default=None,
+                        help="seconds the old keys stay after that (default: "
+                             "session.absolute_timeout + 60)")
     demo = sub.add_parser("demo", help="start the whole local stack and print the URL to open")
     demo.add_argument("--port", type=int, default=8000, help="BFF port (default 8000)")
     demo.add_argument("--store", choices=["memory", "redis"], default="memory")
@@ -105,8 +186,15 @@ def main(argv: list[str] | None = None) -> int:
         return _check_config(args.file, args.probe)
     if args.command == "run":
         return _run(args.config, args.host, args.port)
+    if args.command == "keys" and args.keys_command == "rotate":
+        return _keys_rotate(args.config, args.alg, args.activate_after, args.retain)
     if args.command == "keys":
         return _keys_generate(args.out, args.alg, args.force)
+    if args.command == "config-reference":
+        from bff.config.reference import render_reference
+
+        sys.stdout.write(render_reference())
+        return 0
     if args.command == "demo":
         from bff.devstack import run_demo
 

@@ -7,11 +7,12 @@ import ipaddress
 import json
 import os
 import re
+import time
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from bff.config.model import (
     Settings,
 )
 from bff.crypto.keys import alg_for_key, seal_key_from_jwk
+from bff.crypto.rotation import in_use_first, key_list
 from bff.crypto.seal import SealKey
 from bff.errors import ConfigError, Problem
 
@@ -39,9 +41,19 @@ class LoadedConfig:
     settings: Settings
     client_jwk: dict[str, Any]
     seal_keys: list[SealKey]
+    # every live client key (the signing one first), for /bff/jwks.json
+    client_jwks: list[dict[str, Any]] = field(default_factory=list)
+    # loads the same source again (the file, or the mapping), to pick up rotated keys
+    source: Callable[[], LoadedConfig] | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
         return "LoadedConfig(<secrets redacted>)"
+
+    def reload(self) -> LoadedConfig:
+        """The configuration read again from where it came from (raises ConfigError)."""
+        if self.source is None:
+            return self
+        return self.source()
 
 
 def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
@@ -55,7 +67,8 @@ def load_settings(path: str | Path, environ: Mapping[str, str] | None = None) ->
         raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")]) from None
     # relative key paths resolve against the folder the config file is named in, without
     # following a symlink to the file: a Kubernetes ConfigMap file links into a dated folder
-    return load_settings_from_mapping(raw, env, base_dir=Path(path).absolute().parent)
+    loaded = load_settings_from_mapping(raw, env, base_dir=Path(path).absolute().parent)
+    return dataclasses.replace(loaded, source=lambda: load_settings(path, environ))
 
 
 def load_settings_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str] | None = None,
@@ -67,10 +80,12 @@ def load_settings_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str
     settings = _build(Settings, data, "", problems)
     assert isinstance(settings, Settings)
     problems.extend(_check(settings))
-    client_jwk, seal_keys = _load_secrets(settings, env, base_dir or Path.cwd(), problems)
+    client_jwks, seal_keys = _load_secrets(settings, env, base_dir or Path.cwd(), problems)
     if problems:
         raise ConfigError(problems)
-    return LoadedConfig(settings=settings, client_jwk=client_jwk, seal_keys=seal_keys)
+    return LoadedConfig(settings=settings, client_jwk=client_jwks[0], seal_keys=seal_keys,
+                        client_jwks=client_jwks,
+                        source=lambda: load_settings_from_mapping(raw, environ, base_dir))
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
@@ -204,6 +219,13 @@ def _check(s: Settings) -> list[Problem]:
         p.append(Problem("server.max_header_count", "must be between 16 and 10000"))
     if not 16 * 1024 <= s.server.max_header_bytes <= 1024 * 1024:
         p.append(Problem("server.max_header_bytes", "must be between 16384 and 1048576"))
+    if not 0 <= s.server.key_reload_interval <= 3600:
+        p.append(Problem("server.key_reload_interval", "must be between 0 (off) and 3600 seconds"))
+    if not 1 <= s.server.workers <= 64:
+        p.append(Problem("server.workers", "must be between 1 and 64"))
+    if s.server.metrics_dir and Path(s.server.metrics_dir).exists() and not Path(
+            s.server.metrics_dir).is_dir():
+        p.append(Problem("server.metrics_dir", "is not a directory"))
     if s.server.log_level not in ("debug", "info", "warning", "error"):
         p.append(Problem("server.log_level", "must be debug, info, warning or error"))
     if s.insecure.plain_http_cookies and s.server.public_url:
@@ -238,6 +260,8 @@ def _check(s: Settings) -> list[Problem]:
         p.append(Problem("oauth.dpop_algorithm", "must be PS256, ES256 or EdDSA"))
     if not 0 <= s.oauth.clock_skew <= 60:
         p.append(Problem("oauth.clock_skew", "must be between 0 and 60 seconds"))
+    if not 60 <= s.oauth.metadata_ttl <= 86400:
+        p.append(Problem("oauth.metadata_ttl", "must be between 60 and 86400 seconds"))
     if s.oauth.http_timeout <= 0:
         p.append(Problem("oauth.http_timeout", "must be positive"))
     for k in s.oauth.authorization_params:
@@ -363,7 +387,7 @@ def _read_json(path: Path, key: str, problems: list[Problem]) -> Any:
 
 
 def _load_secrets(s: Settings, env: Mapping[str, str], base: Path,
-                  problems: list[Problem]) -> tuple[dict[str, Any], list[SealKey]]:
+                  problems: list[Problem]) -> tuple[list[dict[str, Any]], list[SealKey]]:
     client_jwk: Any = None
     if env.get(SECRET_ENV_CLIENT_KEY):
         try:
@@ -375,14 +399,19 @@ def _load_secrets(s: Settings, env: Mapping[str, str], base: Path,
     else:
         problems.append(Problem("oauth.client_key_file",
                                 f"is required (or set {SECRET_ENV_CLIENT_KEY})"))
+    client_jwks: list[dict[str, Any]] = []
     if client_jwk is not None:
         try:
-            if not isinstance(client_jwk, dict) or "d" not in client_jwk:
-                raise ValueError("must be a private JWK")
-            alg_for_key(client_jwk)
+            for jwk in in_use_first(key_list(client_jwk), time.time()):
+                if not isinstance(jwk, dict) or "d" not in jwk:
+                    raise ValueError("must be a private JWK (or a set of them)")
+                alg_for_key(jwk)
+                client_jwks.append(jwk)
+            if not client_jwks:
+                raise ValueError("every key of the set is retired")
         except ValueError as exc:
             problems.append(Problem("oauth.client_key_file", str(exc)))
-            client_jwk = None
+            client_jwks = []
     raw_keys: list[Any] = []
     if env.get(SECRET_ENV_COOKIE_KEYS):
         try:
@@ -394,11 +423,12 @@ def _load_secrets(s: Settings, env: Mapping[str, str], base: Path,
         for i, f in enumerate(s.session.cookie_key_files):
             doc = _read_json(base / f, f"session.cookie_key_files[{i}]", problems)
             if doc is not None:
-                raw_keys.extend(doc["keys"] if isinstance(doc, dict) and "keys" in doc else [doc])
+                raw_keys.extend(key_list(doc))
     else:
         problems.append(Problem("session.cookie_key_files",
                                 f"at least one cookie key is required (or set "
                                 f"{SECRET_ENV_COOKIE_KEYS})"))
+    raw_keys = in_use_first(raw_keys, time.time())
     seal_keys: list[SealKey] = []
     for i, jwk in enumerate(raw_keys):
         try:
@@ -407,6 +437,8 @@ def _load_secrets(s: Settings, env: Mapping[str, str], base: Path,
             seal_keys.append(seal_key_from_jwk(jwk))
         except ValueError as exc:
             problems.append(Problem(f"session.cookie_key_files[{i}]", str(exc)))
+    if not seal_keys and not problems and not raw_keys:
+        problems.append(Problem("session.cookie_key_files", "every cookie key is retired"))
     if len({k.kid for k in seal_keys}) != len(seal_keys):
         problems.append(Problem("session.cookie_key_files", "cookie key ids must be unique"))
-    return (client_jwk or {}), seal_keys
+    return (client_jwks or [{}]), seal_keys

@@ -30,7 +30,9 @@ PROXY_NEVER_FORWARDED = [
     "x-forwarded-proto", "x-forwarded-port", "x-forwarded-prefix", "x-real-ip",
     "content-length", "expect", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest",
     "sec-fetch-user", "x-http-method-override", "x-http-method", "x-method-override",
-    "x-original-method", "x-original-url", "x-rewrite-url", "x-override-url"]
+    "x-original-method", "x-original-url", "x-rewrite-url", "x-override-url",
+    # the BFF sends its own request id upstream; the browser's never passes as it is
+    "x-request-id"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,13 @@ class ServerSettings:
     max_header_count: int = 100
     max_header_bytes: int = 64 * 1024
     hsts: bool = True
+    # keep a well-formed incoming X-Request-Id (set by a trusted load balancer) instead of a new id
+    trust_request_id: bool = False
+    # worker processes (uvicorn's); above 1 the metrics are summed through metrics_dir
+    workers: int = 1
+    metrics_dir: str = ""
+    # seconds between re-reads of the key files (rotated keys, schedules); SIGHUP re-reads too
+    key_reload_interval: int = 60
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,8 @@ class OAuthSettings:
     dpop_algorithm: str = "ES256"
     clock_skew: int = 60
     http_timeout: float = 10.0
+    # seconds the AS metadata and JWKS are cached; a token with an unknown kid refetches sooner
+    metadata_ttl: int = 3600
     id_token_hint_in_logout: bool = False
     refresh_margin: int = 30
     fetch_userinfo_at_login: bool = True

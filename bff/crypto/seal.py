@@ -55,6 +55,10 @@ class Sealer:
     """Seals and opens values; the first key seals, all keys open."""
 
     def __init__(self, keys: Sequence[SealKey]) -> None:
+        self.replace_keys(keys)
+
+    def replace_keys(self, keys: Sequence[SealKey]) -> None:
+        """Use another key list (a rotation picked up while running); one assignment each."""
         if not keys:
             raise ValueError("at least one seal key is required")
         kids = [k.kid for k in keys]
@@ -62,6 +66,11 @@ class Sealer:
             raise ValueError("seal key ids must be unique")
         self._sealing = keys[0]
         self._aead = {k.kid: AESGCM(k.key) for k in keys}
+
+    @property
+    def sealing_kid(self) -> str:
+        """The id of the key that seals now."""
+        return self._sealing.kid
 
     def seal(self, plaintext: bytes, name: str) -> str:
         """Encrypt ``plaintext`` bound to ``name``."""

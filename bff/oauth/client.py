@@ -57,6 +57,8 @@ class ClientSettings:
     request_objects: bool = False
     response_mode: str = ""
     loopback_endpoints: bool = False
+    # seconds the AS metadata and key set are cached (an unknown kid refetches the keys sooner)
+    metadata_ttl: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class FapiClient:
         self.settings = settings
         self.http = http
         self.clock = clock
-        self.discovery = Discovery(settings.issuer, http, clock,
+        self.discovery = Discovery(settings.issuer, http, clock, ttl=settings.metadata_ttl,
                                    loopback_endpoints=settings.loopback_endpoints)
         self.nonces = NonceCache()
         self.nonce_retries = 0

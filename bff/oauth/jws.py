@@ -34,10 +34,14 @@ class JWSSigner:
     """Signs compact JWS with one private key (ES256, PS256 or EdDSA)."""
 
     def __init__(self, private_jwk: Mapping[str, Any]) -> None:
+        self.replace_key(private_jwk)
+
+    def replace_key(self, private_jwk: Mapping[str, Any]) -> None:
+        """Sign with another key from now on (a key rotation picked up while running)."""
         jwk = dict(private_jwk)
-        self.alg = alg_for_key(jwk)
+        alg, key = alg_for_key(jwk), import_private_jwk(jwk).private_key  # may raise: first
+        self.alg, self._key = alg, key
         self.kid: str | None = jwk.get("kid")
-        self._key = import_private_jwk(jwk).private_key
         self.public_jwk = public_jwk(jwk)
         self.private_jwk = jwk
 

@@ -35,6 +35,7 @@ from bff.proxy.headers import (
 )
 from bff.proxy.paths import check_tail
 from bff.sessions.model import AccessToken
+from bff.telemetry.request_id import current_request_id, new_request_id
 from bff.web.errors import send_error
 from bff.web.security import header
 
@@ -197,6 +198,7 @@ class ProxyRoute:
         active = await self.authenticate(call_of(scope, url))
         body = await self._body(scope, receive)
         headers = request_headers(scope["headers"], self.allowed_headers)
+        headers.append(("X-Request-Id", current_request_id() or new_request_id()))
         if self.route.x_forwarded:
             client = scope.get("client")
             headers += [("X-Forwarded-Proto", scope.get("scheme", "http")),

@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Any
 
+from bff.telemetry.request_id import current_request_id
+
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _CREDENTIAL = re.compile(r"(?i)\b(DPoP|Bearer)\s+[A-Za-z0-9._~+/-]+=*")
 _SECRET_FIELDS = re.compile(r"(?i)(access_token|refresh_token|id_token|client_assertion|code|"
@@ -24,7 +26,7 @@ def redact(text: str) -> str:
 
 
 class JSONFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and the record's extras."""
+    """One JSON object per line: time, level, logger, message, request id and the extras."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -33,6 +35,9 @@ class JSONFormatter(logging.Formatter):
             "level": record.levelname.lower(), "logger": record.name,
             "msg": record.getMessage(),
         }
+        rid = current_request_id()
+        if rid is not None:
+            entry["request_id"] = rid
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value

@@ -1,79 +1,89 @@
-"""Prometheus text-format metrics (exposition format 0.0.4) with low-cardinality labels only."""
+"""Prometheus metrics through ``prometheus-client``, low-cardinality labels only.
+
+With several worker processes, ``PROMETHEUS_MULTIPROC_DIR`` names a folder where each process
+keeps its figures; ``/metrics`` then adds them up across processes (prometheus-client's
+multiprocess mode), so any worker answers for all of them.
+"""
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections import defaultdict
-from itertools import accumulate
+import os
+from typing import Any
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import Counter as _PromCounter
+from prometheus_client import Histogram as _PromHistogram
+from prometheus_client.multiprocess import MultiProcessCollector
 
 LabelKey = tuple[tuple[str, str], ...]
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
+
+# the *_created series double the output and say nothing an operator asks of these counters
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
-def _labels(key: LabelKey, extra: str = "") -> str:
-    parts = [f'{k}="{v}"' for k, v in key]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
+def _key(labels: dict[str, str]) -> LabelKey:
+    return tuple(sorted(labels.items()))
 
 
 class Counter:
-    def __init__(self, name: str, help_text: str) -> None:
-        self.name, self.help = name, help_text
-        self.values: dict[LabelKey, float] = defaultdict(float)
+    """A labelled counter; ``values`` reads this process's figures (tests, diagnostics)."""
+
+    def __init__(self, name: str, help_text: str, labels: tuple[str, ...],
+                 registry: CollectorRegistry) -> None:
+        self._metric = _PromCounter(name, help_text, labels, registry=registry)
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        self.values[tuple(sorted(labels.items()))] += amount
+        self._metric.labels(**labels).inc(amount)
 
-    def render(self) -> list[str]:
-        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
-        out += [f"{self.name}{_labels(k)} {v:g}" for k, v in sorted(self.values.items())]
-        return out
+    @property
+    def values(self) -> dict[LabelKey, float]:
+        return {_key(s.labels): s.value for family in self._metric.collect()
+                for s in family.samples if s.name.endswith("_total")}
 
 
 class Histogram:
-    def __init__(self, name: str, help_text: str) -> None:
-        self.name, self.help = name, help_text
-        self.counts: dict[LabelKey, list[int]] = {}
-        self.sums: dict[LabelKey, float] = defaultdict(float)
+    """A labelled histogram of durations in seconds."""
+
+    def __init__(self, name: str, help_text: str, labels: tuple[str, ...],
+                 registry: CollectorRegistry) -> None:
+        self._metric = _PromHistogram(name, help_text, labels, registry=registry,
+                                      buckets=BUCKETS)
 
     def observe(self, seconds: float, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        counts = self.counts.setdefault(key, [0] * (len(BUCKETS) + 1))
-        # one bucket per observation; render() makes them cumulative
-        counts[bisect_left(BUCKETS, seconds)] += 1
-        self.sums[key] += seconds
+        self._metric.labels(**labels).observe(seconds)
 
-    def render(self) -> list[str]:
-        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
-        for key, counts in sorted(self.counts.items()):
-            cumulative = list(accumulate(counts))
-            for bound, count in zip(BUCKETS, cumulative, strict=False):
-                le = 'le="' + format(bound, "g") + '"'
-                out.append(f"{self.name}_bucket{_labels(key, le)} {count}")
-            inf = 'le="+Inf"'
-            out.append(f"{self.name}_bucket{_labels(key, inf)} {cumulative[-1]}")
-            out.append(f"{self.name}_sum{_labels(key)} {self.sums[key]:.6f}")
-            out.append(f"{self.name}_count{_labels(key)} {cumulative[-1]}")
-        return out
+    @property
+    def counts(self) -> dict[LabelKey, float]:
+        return {_key(s.labels): s.value for family in self._metric.collect()
+                for s in family.samples if s.name.endswith("_count")}
 
 
 class Registry:
-    """The BFF's metrics; one per process."""
+    """The BFF's metrics; one per process (added up across workers in multiprocess mode)."""
 
     def __init__(self) -> None:
-        self.requests = Counter("bff_http_requests_total", "HTTP requests by area and status.")
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("bff_http_requests", "HTTP requests by area and status.",
+                                ("area", "status"), self.registry)
         self.duration = Histogram("bff_http_request_duration_seconds",
-                                  "HTTP request duration by area.")
-        self.errors = Counter("bff_errors_total", "Error answers by stable error code.")
-        self.events = Counter("bff_events_total",
-                              "Logins, refreshes, logouts and back-channel logouts.")
+                                  "HTTP request duration by area.", ("area",), self.registry)
+        self.errors = Counter("bff_errors", "Error answers by stable error code.", ("code",),
+                              self.registry)
+        self.events = Counter("bff_events",
+                              "Logins, refreshes, logouts and back-channel logouts.", ("event",),
+                              self.registry)
 
     def render(self) -> str:
-        lines: list[str] = []
-        for metric in (self.requests, self.duration, self.errors, self.events):
-            lines += metric.render()
-        return "\n".join(lines) + "\n"
+        """The exposition text: this process's, or every worker's summed in multiprocess mode."""
+        registry: Any = self.registry
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry).decode("utf-8")
 
 
 METRICS = Registry()

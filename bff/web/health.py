@@ -11,12 +11,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from bff.errors import BFFError
 from bff.oauth.discovery import Discovery
 from bff.store.base import Store
-from bff.telemetry.metrics import METRICS
+from bff.telemetry.metrics import CONTENT_TYPE, METRICS
 
 
 async def metrics_endpoint(request: Request) -> Response:
     """``/metrics`` in the Prometheus text format (counts only; no user or token data)."""
-    return PlainTextResponse(METRICS.render(), media_type="text/plain; version=0.0.4",
+    return PlainTextResponse(METRICS.render(), media_type=CONTENT_TYPE,
                              headers={"Cache-Control": "no-store"})
 
 

@@ -68,15 +68,21 @@ function loadConfig(configPath) {
   config.clients.forEach((c, i) => {
     if (!c || typeof c !== 'object') fail(`config: clients[${i}] must be an object`);
     if (typeof c.client_id !== 'string' || !c.client_id) fail(`config: clients[${i}].client_id is required`);
+    if (!Array.isArray(c.redirect_uris) || c.redirect_uris.length === 0) {
+      fail(`config: clients[${i}].redirect_uris must be a non-empty array`);
+    }
+    if (c.jwks_uri !== undefined) {
+      // the client publishes its keys (key rotation without re-registration)
+      if (typeof c.jwks_uri !== 'string' || !URL.canParse(c.jwks_uri)) fail(`config: clients[${i}].jwks_uri must be an absolute URL`);
+      if (c.jwks !== undefined) fail(`config: clients[${i}] takes jwks or jwks_uri, not both`);
+      return;
+    }
     if (!c.jwks || !Array.isArray(c.jwks.keys) || c.jwks.keys.length === 0) {
-      fail(`config: clients[${i}].jwks.keys must be a non-empty array of public JWKs`);
+      fail(`config: clients[${i}].jwks.keys must be a non-empty array of public JWKs (or jwks_uri)`);
     }
     for (const k of c.jwks.keys) {
       if (!k || typeof k !== 'object' || !k.kty) fail(`config: clients[${i}].jwks.keys contains an invalid JWK`);
       if (k.d || k.p || k.q) fail(`config: clients[${i}].jwks.keys must only contain public keys`);
-    }
-    if (!Array.isArray(c.redirect_uris) || c.redirect_uris.length === 0) {
-      fail(`config: clients[${i}].redirect_uris must be a non-empty array`);
     }
   });
 
@@ -138,6 +144,7 @@ function signingKeys() {
 }
 
 function keyAlg(jwks) {
+  if (!jwks) return 'ES256'; // jwks_uri clients: set token_endpoint_auth_signing_alg to change it
   const [key] = jwks.keys;
   if (key.alg) return key.alg;
   if (key.kty === 'RSA') return 'PS256';
@@ -212,6 +219,7 @@ const stats = {
   grants: { authorization_code: 0, refresh_token: 0 },
   backchannel: { sent: 0, errors: 0 },
   dpopNonceChallenges: 0,
+  clientAssertionKids: {}, // kid of the client assertion of each successful grant
 };
 
 let provider;
@@ -305,6 +313,19 @@ async function handler(req, res) {
     }
     if (path === '/__dev/stats' && req.method === 'GET') {
       sendJson(res, 200, stats);
+      return;
+    }
+    if (path === '/__dev/expire-client-keys' && req.method === 'POST') {
+      // stands in for the wait until the AS's cached copy of a client's jwks_uri goes stale
+      // (oidc-provider keeps it at least 60 s): the next failing verification refetches it
+      const body = await readJson(req).catch(() => ({}));
+      const client = await provider.Client.find(body?.client_id);
+      if (!client || !client.jwksUri) {
+        sendJson(res, 400, { expired: false, error: 'unknown client or no jwks_uri' });
+        return;
+      }
+      client.asymmetricKeyStore.freshUntil = 0;
+      sendJson(res, 200, { expired: true });
       return;
     }
     if (path === '/__dev/backchannel-logout' && req.method === 'POST') {
@@ -531,6 +552,13 @@ for (const event of ERROR_EVENTS) {
 provider.on('grant.success', (ctx) => {
   const grantType = ctx.oidc.params?.grant_type;
   if (grantType) stats.grants[grantType] = (stats.grants[grantType] || 0) + 1;
+  const assertion = ctx.oidc.params?.client_assertion;
+  if (typeof assertion === 'string') {
+    try {
+      const { kid } = JSON.parse(Buffer.from(assertion.split('.')[0], 'base64url').toString());
+      if (typeof kid === 'string') stats.clientAssertionKids[kid] = (stats.clientAssertionKids[kid] || 0) + 1;
+    } catch { /* not a JWS: the grant would not have succeeded */ }
+  }
 });
 provider.on('backchannel.success', () => {
   stats.backchannel.sent += 1;

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from bff.cli import main
 from bff.config.loader import load_settings_from_mapping
 from bff.crypto.keys import alg_for_key, public_jwk, seal_key_from_jwk
+from bff.telemetry import ready
 from tests.unit.config.test_loader import BROKEN_KEYS, BROKEN_TOML, VALID_TOML, write_keys
 
 
@@ -34,7 +34,7 @@ def broken(tmp_path: Path) -> Path:
 @pytest.fixture
 def no_server(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     started: list[Any] = []
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append((a, k)))
+    monkeypatch.setattr(ready, "serve", lambda config, line: started.append((config, line)))
     return started
 
 
@@ -165,6 +165,8 @@ def test_run_serves_with_the_configured_head_limits(tmp_path: Path, no_server: l
     path = tmp_path / "bff.toml"
     path.write_text(VALID_TOML.replace("[server]\n", "[server]\nmax_header_count = 50\n", 1))
     assert main(["run", "--config", str(path)]) == 0
-    ((_, options),) = no_server
-    assert issubclass(options["http"], BoundedHttpToolsProtocol)
-    assert options["http"].limits == HeadLimits(max_count=50, max_bytes=65536)
+    ((config, line),) = no_server
+    config.load()
+    assert issubclass(config.http_protocol_class, BoundedHttpToolsProtocol)
+    assert config.http_protocol_class.limits == HeadLimits(max_count=50, max_bytes=65536)
+    assert line.issuer == "https://as.example" and line.workers == 1

@@ -1,0 +1,114 @@
+"""Serving ``bff run``: uvicorn (one process or several workers) and the one ready line.
+
+The ready line is printed by the parent once ``/healthz`` answers through the listening socket,
+so it means the same thing with one process or many: requests are being served now.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from uvicorn.supervisors import Multiprocess
+
+from bff.config.model import ServerSettings
+from bff.telemetry.metrics import MULTIPROC_ENV
+from bff.web.limits import HeadLimits, bounded_protocol, uvicorn_options
+
+
+class BoundedConfig(uvicorn.Config):
+    """uvicorn's config with the head-limit protocol made in each process.
+
+    The protocol class is made at run time (it carries the limits), so it cannot be pickled
+    for a worker process; each process builds it again from the picklable limits.
+    """
+
+    def __init__(self, app: Any, server: ServerSettings, **kwargs: Any) -> None:
+        options = uvicorn_options(server)
+        options.pop("http")
+        self.head_limits = HeadLimits.of(server)
+        super().__init__(app, http="httptools", **options, **kwargs)
+
+    def load(self) -> None:
+        super().load()
+        self.http_protocol_class = bounded_protocol(self.head_limits)
+
+
+@dataclass(frozen=True)
+class ReadyLine:
+    """What the ready line says besides the URL."""
+
+    issuer: str
+    store: str
+    session_store: str
+    workers: int
+
+    def text(self, url: str) -> str:
+        return json.dumps({"event": "ready", "url": url, "issuer": self.issuer,
+                           "store": self.store, "session_store": self.session_store,
+                           "workers": self.workers}, separators=(",", ":"))
+
+
+def prepare_metrics_dir(configured: str) -> str:
+    """The multiprocess metrics folder, emptied of an earlier run's files, set for the workers."""
+    folder = Path(configured) if configured else Path(tempfile.mkdtemp(prefix="bff-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(folder)
+    return str(folder)
+
+
+def listen_url(host: str, port: int) -> str:
+    """The URL the server listens on (IPv6 hosts in brackets)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def wait_until_serving(host: str, port: int, stop: threading.Event,
+                       interval: float = 0.05) -> bool:
+    """Ask ``/healthz`` until it answers 200 (False when stopped first)."""
+    # a wildcard listener is reached through loopback
+    probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+    while not stop.is_set():
+        conn = http.client.HTTPConnection(probe_host, port, timeout=2)
+        try:
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return True
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        time.sleep(interval)
+    return False
+
+
+def serve(config: BoundedConfig, ready: ReadyLine) -> None:
+    """Bind, serve (one process or ``config.workers``), print the ready line once serving."""
+    sock = config.bind_socket()
+    port = sock.getsockname()[1]
+    stop = threading.Event()
+
+    def announce() -> None:
+        if wait_until_serving(config.host, port, stop):
+            print(ready.text(listen_url(config.host, port)), file=sys.stdout, flush=True)
+
+    threading.Thread(target=announce, name="bff-ready", daemon=True).start()
+    server = uvicorn.Server(config)
+    try:
+        if config.workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    finally:
+        stop.set()
+        sock.close()
