@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bff.config.model import FAPI_ALGORITHMS, PROXY_NEVER_FORWARDED, RouteSettings, Settings
+from bff.config.mtls import TLS_CLIENT_AUTH, check_mtls_settings, check_tls_files
 from bff.crypto.keys import alg_for_key, seal_key_from_jwk
 from bff.crypto.seal import SealKey
 from bff.errors import ConfigError, Problem
@@ -33,6 +34,8 @@ class LoadedConfig:
     settings: Settings
     client_jwk: dict[str, Any]
     seal_keys: list[SealKey]
+    # where relative file names (TLS certificates) resolve
+    base_dir: Path = Path()
 
     def __repr__(self) -> str:
         return "LoadedConfig(<secrets redacted>)"
@@ -61,10 +64,13 @@ def load_settings_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str
     settings = _build(Settings, data, "", problems)
     assert isinstance(settings, Settings)
     problems.extend(_check(settings))
-    client_jwk, seal_keys = _load_secrets(settings, env, base_dir or Path.cwd(), problems)
+    base = base_dir or Path.cwd()
+    client_jwk, seal_keys = _load_secrets(settings, env, base, problems)
+    problems.extend(check_tls_files(settings, base))
     if problems:
         raise ConfigError(problems)
-    return LoadedConfig(settings=settings, client_jwk=client_jwk, seal_keys=seal_keys)
+    return LoadedConfig(settings=settings, client_jwk=client_jwk, seal_keys=seal_keys,
+                        base_dir=base)
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
@@ -266,6 +272,7 @@ def _check(s: Settings) -> list[Problem]:
     if s.session.store == "server" and s.store.backend == "memory":
         pass  # valid for one instance; the README says to use redis for several
     p.extend(_check_routes(s.routes, s.server.path_prefix, s.oauth.scope.split()))
+    p.extend(check_mtls_settings(s))
     return p
 
 
@@ -340,6 +347,8 @@ def _load_secrets(s: Settings, env: Mapping[str, str], base: Path,
             problems.append(Problem(SECRET_ENV_CLIENT_KEY, "is not a JSON JWK"))
     elif s.oauth.client_key_file:
         client_jwk = _read_json(base / s.oauth.client_key_file, "oauth.client_key_file", problems)
+    elif s.oauth.client_auth in TLS_CLIENT_AUTH and not s.oauth.request_objects:
+        pass  # the certificate authenticates the client and nothing else is signed
     else:
         problems.append(Problem("oauth.client_key_file",
                                 f"is required (or set {SECRET_ENV_CLIENT_KEY})"))
