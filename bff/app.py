@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 from bff.config.loader import LoadedConfig
 from bff.config.reload import KeyRing
 from bff.crypto.seal import Sealer
+from bff.crypto.tls import ClientCertificate
 from bff.errors import BFFError, EndpointNotFound, InvalidRequest, MethodNotAllowed
 from bff.handler.backchannel import BackchannelLogout, SessionRevocations
 from bff.handler.browser import BrowserHandler
@@ -30,6 +31,7 @@ from bff.oauth.clock import Clock, system_clock
 from bff.oauth.jws import JWSSigner
 from bff.proxy.forwarder import UpstreamPool
 from bff.proxy.routes import ProxyDispatcher
+from bff.proxy.tls import RouteTLS, route_tls
 from bff.sessions.cookies import CookieNames, clear_session, request_cookies
 from bff.sessions.stores import CookieSessionStore, ServerSessionStore, SessionStore
 from bff.sessions.transactions import LoginTransactions
@@ -44,6 +46,7 @@ from bff.web.headers import HSTS_HEADER, STATIC_HEADERS, SecurityHeaders
 from bff.web.health import health_endpoints, metrics_endpoint
 from bff.web.jwks import jwks_endpoint
 from bff.web.limits import HeadLimitGuard, HeadLimits
+from bff.web.mtls import certificate_reloader, client_mtls
 from bff.web.openapi import openapi_endpoint
 from bff.web.security import OriginGuard
 from bff.web.static import SPAFiles
@@ -67,6 +70,14 @@ class Parts:
     upstreams: UpstreamPool
     proxy: ProxyDispatcher | None = None
     keys: KeyRing | None = None
+    route_tls: dict[str, RouteTLS] = field(default_factory=dict)
+
+    def certificates(self) -> list[ClientCertificate]:
+        """Every client certificate in use (re-read together on SIGHUP)."""
+        certs = [t.certificate for t in self.route_tls.values() if t.certificate is not None]
+        if self.client.mtls is not None:
+            certs.append(self.client.mtls.certificate)
+        return certs
 
 
 def origin_of(url: str) -> str:
@@ -94,10 +105,12 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
                     extra={"setting": "insecure.loopback_endpoints"})
     names = CookieNames(secure=not s.insecure.plain_http_cookies)
     sealer = Sealer(config.seal_keys)
-    signer = JWSSigner(config.client_jwk)
+    # without a client key (TLS client authentication and no signed requests) nothing is signed
+    signer = JWSSigner(config.client_jwk) if config.client_jwk else None
     store = store or build_store(s.store)
     http = http or httpx.AsyncClient(timeout=s.oauth.http_timeout, follow_redirects=False,
                                      headers={"User-Agent": "bff/0.1"})
+    mtls = client_mtls(config)
     client = FapiClient(ClientSettings(
         issuer=s.oauth.issuer, client_id=s.oauth.client_id, signer=signer,
         redirect_uri=s.oauth.redirect_uri, scope=s.oauth.scope,
@@ -105,8 +118,9 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
         algorithms=tuple(s.oauth.algorithms), clock_skew=s.oauth.clock_skew,
         authorization_params=dict(s.oauth.authorization_params),
         request_objects=s.oauth.request_objects, response_mode=s.oauth.response_mode,
-        loopback_endpoints=s.insecure.loopback_endpoints, metadata_ttl=s.oauth.metadata_ttl),
-        http, clock)
+        loopback_endpoints=s.insecure.loopback_endpoints, metadata_ttl=s.oauth.metadata_ttl,
+        client_auth=s.oauth.client_auth, sender_constraint=s.oauth.sender_constraint),
+        http, clock, mtls=mtls)
     sessions: SessionStore = (ServerSessionStore(sealer, names, store)
                               if s.session.store == "server" else CookieSessionStore(sealer, names))
     transactions = LoginTransactions(sealer, names, store, s.session.login_timeout,
@@ -120,7 +134,8 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
     backchannel = BackchannelLogout(client, store, revocations, clock,
                                     strict_typ=not s.insecure.logout_token_without_typ)
     return Parts(config, http, client, store, sessions, service, handler, names, backchannel,
-                 UpstreamPool(), keys=KeyRing(config, signer, sealer))
+                 UpstreamPool(), keys=KeyRing(config, signer, sealer),
+                 route_tls={r.prefix: route_tls(r, s, config.base_dir) for r in s.routes})
 
 
 def build_app(config: LoadedConfig, *, parts: Parts | None = None,
@@ -166,10 +181,13 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
         # the proxy's connection pools belong to this event loop: made here, closed here
         await parts.upstreams.open()
         try:
-            async with keys.watching(s.server.key_reload_interval):
+            async with keys.watching(s.server.key_reload_interval,
+                                     certificate_reloader(parts.certificates())):
                 yield
         finally:
             await parts.http.aclose()
+            if parts.client.mtls is not None:
+                await parts.client.mtls.http.aclose()
             await parts.store.close()
             await parts.upstreams.close()
 
@@ -177,7 +195,7 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
                     exception_handlers={HTTPException: http_error, Exception: server_error})
     app.state.parts = parts
     proxied = parts.proxy = ProxyDispatcher(app, parts.handler.authenticate, parts.service,
-                                            s.routes, parts.upstreams)
+                                            s.routes, parts.upstreams, parts.route_tls)
     guarded: ASGIApp = OriginGuard(
         proxied, own_origin=origin_of(s.server.public_url), cors_origins=s.cors.allowed_origins,
         exempt_paths=(f"{prefix}/backchannel-logout",), max_age=s.cors.max_age)

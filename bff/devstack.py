@@ -138,10 +138,14 @@ def example_api_args(issuer: str, audience: str, *, port: int, host: str = "127.
 
 
 def start_example_api(issuer: str, audience: str, *, port: int = 0, hello_only: bool = False,
-                      log_file: Path | None = None, host: str = "127.0.0.1") -> Child:
-    """The example banking API that accepts only DPoP-bound tokens; ``ready['url']``."""
+                      log_file: Path | None = None, host: str = "127.0.0.1",
+                      extra_args: Sequence[str] = ()) -> Child:
+    """The example banking API that accepts only DPoP-bound tokens; ``ready['url']``.
+
+    ``extra_args`` e.g. ``--tls-cert``/``--tls-key``/``--tls-client-ca`` (certificate-bound).
+    """
     argv = [sys.executable, *example_api_args(issuer, audience, port=port, host=host,
-                                              hello_only=hello_only)]
+                                              hello_only=hello_only), *extra_args]
     pythonpath = os.pathsep.join(filter(None, [str(API_DIR), os.environ.get("PYTHONPATH")]))
     return spawn("example API", argv, ready_prefix="READY ", env={"PYTHONPATH": pythonpath},
                  log_file=log_file)

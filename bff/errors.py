@@ -268,6 +268,12 @@ class DPoPBindingMissing(ProtocolViolation):
     spec = "RFC 9449 §6"
 
 
+class CertificateBindingMissing(ProtocolViolation):
+    code = "certificate_binding_missing"
+    description = "the access token is not bound to the client certificate"
+    spec = "RFC 8705 §3"
+
+
 class InvalidTokenResponse(ProtocolViolation):
     code = "invalid_token_response"
     description = "the token response is malformed"

@@ -24,6 +24,7 @@ from bff.config.model import (
     RouteSettings,
     Settings,
 )
+from bff.config.mtls import TLS_CLIENT_AUTH, check_mtls_settings, check_tls_files
 from bff.crypto.keys import alg_for_key, seal_key_from_jwk
 from bff.crypto.rotation import in_use_first, key_list
 from bff.crypto.seal import SealKey
@@ -45,6 +46,8 @@ class LoadedConfig:
     client_jwks: list[dict[str, Any]] = field(default_factory=list)
     # loads the same source again (the file, or the mapping), to pick up rotated keys
     source: Callable[[], LoadedConfig] | None = field(default=None, compare=False)
+    # where relative file names (TLS certificates) resolve
+    base_dir: Path = Path()
 
     def __repr__(self) -> str:
         return "LoadedConfig(<secrets redacted>)"
@@ -80,11 +83,13 @@ def load_settings_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str
     settings = _build(Settings, data, "", problems)
     assert isinstance(settings, Settings)
     problems.extend(_check(settings))
-    client_jwks, seal_keys = _load_secrets(settings, env, base_dir or Path.cwd(), problems)
+    base = base_dir or Path.cwd()
+    client_jwks, seal_keys = _load_secrets(settings, env, base, problems)
+    problems.extend(check_tls_files(settings, base))
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(settings=settings, client_jwk=client_jwks[0], seal_keys=seal_keys,
-                        client_jwks=client_jwks,
+                        client_jwks=[k for k in client_jwks if k], base_dir=base,
                         source=lambda: load_settings_from_mapping(raw, environ, base_dir))
 
 
@@ -300,6 +305,7 @@ def _check(s: Settings) -> list[Problem]:
     if s.session.store == "server" and s.store.backend == "memory":
         pass  # valid for one instance; the README says to use redis for several
     p.extend(_check_routes(s.routes, s.server.path_prefix, s.oauth.scope.split()))
+    p.extend(check_mtls_settings(s))
     return p
 
 
@@ -396,6 +402,8 @@ def _load_secrets(s: Settings, env: Mapping[str, str], base: Path,
             problems.append(Problem(SECRET_ENV_CLIENT_KEY, "is not a JSON JWK"))
     elif s.oauth.client_key_file:
         client_jwk = _read_json(base / s.oauth.client_key_file, "oauth.client_key_file", problems)
+    elif s.oauth.client_auth in TLS_CLIENT_AUTH and not s.oauth.request_objects:
+        pass  # the certificate authenticates the client and nothing else is signed
     else:
         problems.append(Problem("oauth.client_key_file",
                                 f"is required (or set {SECRET_ENV_CLIENT_KEY})"))

@@ -85,6 +85,15 @@ class OAuthSettings:
     resource_strategy: str = "refresh_per_resource"
     request_objects: bool = False
     response_mode: str = ""
+    # RFC 8705: how the BFF authenticates to the AS and how access tokens are sender-constrained
+    client_auth: str = "private_key_jwt"
+    sender_constraint: str = "dpop"
+    # the client certificate (PEM) presented on mTLS connections, and the CA bundle verifying
+    # the AS's mTLS endpoints (empty: the system CAs); files re-read every tls_reload_interval s
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_ca_file: str = ""
+    tls_reload_interval: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,11 @@ class RouteSettings:
     forward_headers: list[str] = field(default_factory=list)
     x_forwarded: bool = False
     keepalive_timeout: float = 4.0
+    # the CA bundle verifying the upstream's certificate (empty: the system CAs), and the client
+    # certificate presented to it (empty: oauth.tls_cert_file when sender_constraint is mtls)
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
 
 
 @dataclass(frozen=True)

@@ -64,9 +64,23 @@ DOCS: dict[str, str] = {
                                      "reaches the browser.",
     "oauth.refresh_margin": "Refresh an access token this many seconds before it expires.",
     "oauth.fetch_userinfo_at_login": "Merge userinfo claims into the session at login.",
+    "oauth.require_userinfo_at_login": "Fail the login when userinfo cannot be fetched (default: "
+                                       "best effort, claims from the ID token, a warning).",
+    "oauth.resource_strategy": '"refresh_per_resource" (code exchange without resource, then a '
+                               'refresh per API), "at_code_exchange" (resources at the code '
+                               'exchange) or "none" (no resource indicators; one token).',
     "oauth.request_objects": "Push a signed request object (JAR, RFC 9101) through PAR.",
     "oauth.response_mode": '"" (plain) or "jwt": require JWT-secured authorization responses '
                            "(JARM).",
+    "oauth.client_auth": '"private_key_jwt", "tls_client_auth" or "self_signed_tls_client_auth" '
+                         "(RFC 8705 §2).",
+    "oauth.sender_constraint": '"dpop" (a key per session, RFC 9449) or "mtls" '
+                               "(certificate-bound tokens, RFC 8705 §3).",
+    "oauth.tls_cert_file": "Client certificate (PEM) for mutual TLS toward the AS and APIs.",
+    "oauth.tls_key_file": "Its private key (PEM).",
+    "oauth.tls_ca_file": "CA bundle for the AS's mTLS endpoints (empty: the system CAs).",
+    "oauth.tls_reload_interval": "Seconds between re-reads of the certificate files (also on "
+                                 "SIGHUP).",
     "session.store": '"cookie" (stateless) or "server" (id in the cookie, session in the store).',
     "session.idle_timeout": "Seconds without a call before a session ends.",
     "session.absolute_timeout": "Seconds after login when a session ends, however active.",
@@ -102,6 +116,11 @@ DOCS: dict[str, str] = {
     "routes.x_forwarded": "Add X-Forwarded-For/Proto/Host for this upstream.",
     "routes.keepalive_timeout": "Seconds an idle upstream connection is kept: below the "
                                 "upstream's keep-alive.",
+    "routes.tls_ca_file": "CA bundle the upstream's certificate must chain to (empty: the "
+                          "system CAs).",
+    "routes.tls_cert_file": "Client certificate for this upstream (empty: oauth.tls_cert_file "
+                            "when sender_constraint is mtls).",
+    "routes.tls_key_file": "Its private key (PEM).",
     "insecure.plain_http_cookies": "Drop `__Host-` and Secure (plain-http loopback only).",
     "insecure.allow_algorithms": "Algorithms beyond PS256/ES256/EdDSA (never none or HS*).",
     "insecure.logout_token_without_typ": "Accept logout tokens whose typ is missing or a generic "

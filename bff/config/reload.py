@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from bff.config.loader import LoadedConfig
@@ -26,11 +26,11 @@ log = logging.getLogger("bff.keys")
 class KeyRing:
     """The keys in use: the client signer, the cookie sealer and the published client keys."""
 
-    def __init__(self, config: LoadedConfig, signer: JWSSigner, sealer: Sealer) -> None:
+    def __init__(self, config: LoadedConfig, signer: JWSSigner | None, sealer: Sealer) -> None:
         self.config = config
         self.signer = signer
         self.sealer = sealer
-        self.jwks = published(config.client_jwks or [config.client_jwk])
+        self.jwks = published([k for k in config.client_jwks or [config.client_jwk] if k])
 
     def reload(self) -> bool:
         """Read the key files again and use what they hold now; keep the old keys on a problem."""
@@ -41,24 +41,38 @@ class KeyRing:
                       extra={"event": "keys_reload_failed",
                              "problems": [p.key for p in exc.problems]})
             return False
-        before = (self.signer.kid, self.sealer.sealing_kid, self.jwks)
-        self.signer.replace_key(fresh.client_jwk)
+        client_kid = self.signer.kid if self.signer is not None else None
+        before = (client_kid, self.sealer.sealing_kid, self.jwks)
+        if self.signer is not None and fresh.client_jwk:
+            self.signer.replace_key(fresh.client_jwk)
+            client_kid = self.signer.kid
         self.sealer.replace_keys(fresh.seal_keys)
-        self.jwks = published(fresh.client_jwks or [fresh.client_jwk])
-        if before != (self.signer.kid, self.sealer.sealing_kid, self.jwks):
+        self.jwks = published([k for k in fresh.client_jwks or [fresh.client_jwk] if k])
+        if before != (client_kid, self.sealer.sealing_kid, self.jwks):
             log.info("keys reloaded", extra={
-                "event": "keys_reloaded", "client_kid": self.signer.kid,
+                "event": "keys_reloaded", "client_kid": client_kid,
                 "cookie_kid": self.sealer.sealing_kid,
                 "published_kids": [k.get("kid") for k in self.jwks["keys"]]})
         return True
 
     @contextlib.asynccontextmanager
-    async def watching(self, interval: float) -> AsyncIterator[None]:
-        """While open: reload on SIGHUP (main thread only) and every ``interval`` seconds."""
+    async def watching(self, interval: float,
+                       also_on_signal: Callable[[], None] | None = None) -> AsyncIterator[None]:
+        """While open: reload on SIGHUP (main thread only) and every ``interval`` seconds.
+
+        A process has one SIGHUP handler: ``also_on_signal`` (e.g. re-reading the TLS client
+        certificates) runs in the same one.
+        """
         loop = asyncio.get_running_loop()
         hup = False
+
+        def on_signal() -> None:
+            self.reload()
+            if also_on_signal is not None:
+                also_on_signal()
+
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError, AttributeError):
-            loop.add_signal_handler(signal.SIGHUP, self.reload)
+            loop.add_signal_handler(signal.SIGHUP, on_signal)
             hup = True
         task: asyncio.Task[Any] | None = None
         if interval > 0:

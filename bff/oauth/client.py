@@ -20,6 +20,7 @@ from bff.crypto.seal import b64url_decode
 from bff.errors import (
     AuthorizationServerError,
     BFFError,
+    CertificateBindingMissing,
     DPoPBindingMissing,
     DPoPNonceRequired,
     IDTokenInvalid,
@@ -36,6 +37,7 @@ from bff.oauth.jar import build_request_object
 from bff.oauth.jarm import process_jarm_response
 from bff.oauth.jws import JWSSigner, peek_header
 from bff.oauth.logout_token import validate_logout_token
+from bff.oauth.mtls import MutualTLS
 from bff.oauth.par import build_authorization_url, process_par_response
 from bff.oauth.pkce import build_code_challenge
 from bff.oauth.tokens import TokenSet, process_token_response
@@ -47,7 +49,7 @@ class ClientSettings:
 
     issuer: str
     client_id: str
-    signer: JWSSigner
+    signer: JWSSigner | None
     redirect_uri: str
     scope: str
     post_logout_redirect_uri: str | None = None
@@ -59,6 +61,8 @@ class ClientSettings:
     loopback_endpoints: bool = False
     # seconds the AS metadata and key set are cached (an unknown kid refetches the keys sooner)
     metadata_ttl: float = 3600.0
+    client_auth: str = "private_key_jwt"
+    sender_constraint: str = "dpop"
 
 
 @dataclass(frozen=True)
@@ -77,9 +81,13 @@ class FapiClient:
     """A confidential FAPI 2.0 client of one authorization server."""
 
     def __init__(self, settings: ClientSettings, http: httpx.AsyncClient,
-                 clock: Clock = system_clock) -> None:
+                 clock: Clock = system_clock, *, mtls: MutualTLS | None = None) -> None:
         self.settings = settings
         self.http = http
+        self.mtls = mtls
+        if mtls is None and (settings.client_auth != "private_key_jwt"
+                             or settings.sender_constraint == "mtls"):
+            raise ValueError("mutual TLS settings need a client certificate")
         self.clock = clock
         self.discovery = Discovery(settings.issuer, http, clock, ttl=settings.metadata_ttl,
                                    loopback_endpoints=settings.loopback_endpoints)
@@ -90,20 +98,41 @@ class FapiClient:
 
     def _auth(self) -> dict[str, str]:
         s = self.settings
+        if s.client_auth != "private_key_jwt":
+            # RFC 8705 §2: the TLS handshake authenticates; the form only names the client
+            return {"client_id": s.client_id}
+        assert s.signer is not None  # the loader requires a key for private_key_jwt
         return client_auth_params(s.signer, s.client_id, s.issuer, self.clock)
 
-    async def _post(self, url: str, form: Mapping[str, str | list[str]], what: str,
+    def _dpop(self, key: DPoPKey | None) -> DPoPKey | None:
+        """The key to prove possession with, or None when tokens are certificate-bound."""
+        return key if self.settings.sender_constraint == "dpop" else None
+
+    async def _endpoint(self, name: str) -> tuple[str | None, httpx.AsyncClient]:
+        """An endpoint's URL and the client to reach it: its mTLS alias when the BFF presents
+        a certificate (RFC 8705 §5), else the plain endpoint."""
+        meta = await self.discovery.metadata()
+        url: str | None = getattr(meta, name)
+        if self.mtls is None:
+            return url, self.http
+        return meta.mtls_endpoint_aliases.get(name, url), self.mtls.http
+
+    async def _post(self, name: str, form: Mapping[str, str | list[str]], what: str,
                     dpop_key: DPoPKey | None) -> httpx.Response:
         """POST a client-authenticated form, retrying once on ``use_dpop_nonce``."""
+        url, http = await self._endpoint(name)
+        if url is None:
+            raise AuthorizationServerError(f"no {name}")
+        dpop_key = self._dpop(dpop_key)
         for attempt in (0, 1):
             headers = {"Accept": "application/json"}
             if dpop_key is not None:
                 headers["DPoP"] = dpop_key.proof("POST", url, nonce=self.nonces.get(url))
             body = urlencode({**form, **self._auth()}, doseq=True)
-            request = self.http.build_request(
+            request = http.build_request(
                 "POST", url, content=body, headers={
                     **headers, "Content-Type": "application/x-www-form-urlencoded"})
-            response = await send(self.http, request)
+            response = await send(http, request)
             self.nonces.remember(url, response.headers.get("dpop-nonce"))
             try:
                 raise_for_oauth_error(response, what)
@@ -126,16 +155,19 @@ class FapiClient:
             "response_type": "code", "redirect_uri": s.redirect_uri, "scope": s.scope,
             "state": request.state, "nonce": request.nonce,
             "code_challenge": build_code_challenge(request.code_verifier),
-            "code_challenge_method": "S256", "dpop_jkt": request.dpop_key.jkt,
+            "code_challenge_method": "S256",
         }
+        if self._dpop(request.dpop_key) is not None:
+            form["dpop_jkt"] = request.dpop_key.jkt
         if request.resource:
             form["resource"] = list(request.resource)
         if s.response_mode:
             form["response_mode"] = s.response_mode
         if s.request_objects:
+            assert s.signer is not None  # the loader requires a key for request objects
             form = {"request": build_request_object(s.signer, s.client_id, s.issuer, form,
                                                     self.clock)}
-        response = await self._post(meta.pushed_authorization_request_endpoint, form, "par",
+        response = await self._post("pushed_authorization_request_endpoint", form, "par",
                                     request.dpop_key)
         par = process_par_response(response)
         return build_authorization_url(meta.authorization_endpoint, s.client_id, par.request_uri)
@@ -169,12 +201,17 @@ class FapiClient:
         return await self._token(form, dpop_key)
 
     async def _token(self, form: Mapping[str, str | list[str]], dpop_key: DPoPKey) -> TokenSet:
-        meta = await self.discovery.metadata()
-        response = await self._post(meta.token_endpoint, form, "token", dpop_key)
+        response = await self._post("token_endpoint", form, "token", dpop_key)
         now = self.clock()
-        tokens = process_token_response(response, now=now)
-        claims = jwt_claims_unverified(tokens.access_token)
-        check_dpop_binding(claims, dpop_key)
+        claims: dict[str, Any] | None
+        if self.mtls is not None and self.settings.sender_constraint == "mtls":
+            tokens = process_token_response(response, now=now, token_type="bearer")
+            claims = jwt_claims_unverified(tokens.access_token)
+            check_certificate_binding(claims, self.mtls.certificate.thumbprint)
+        else:
+            tokens = process_token_response(response, now=now)
+            claims = jwt_claims_unverified(tokens.access_token)
+            check_dpop_binding(claims, dpop_key)
         exp = claims.get("exp") if claims else None
         if (isinstance(exp, int | float) and not isinstance(exp, bool)
                 and now < exp < tokens.expires_at):
@@ -224,7 +261,7 @@ class FapiClient:
         """Revoke a token (RFC 7009 §2.1)."""
         meta = await self.discovery.metadata()
         if meta.revocation_endpoint:
-            await self._post(meta.revocation_endpoint, {"token": token, "token_type_hint": hint},
+            await self._post("revocation_endpoint", {"token": token, "token_type_hint": hint},
                              "revocation", None)
 
     async def introspect(self, token: str, hint: str = "refresh_token") -> dict[str, Any]:
@@ -232,24 +269,29 @@ class FapiClient:
         meta = await self.discovery.metadata()
         if not meta.introspection_endpoint:
             raise AuthorizationServerError("no introspection endpoint")
-        response = await self._post(meta.introspection_endpoint,
+        response = await self._post("introspection_endpoint",
                                     {"token": token, "token_type_hint": hint},
                                     "introspection", None)
         return json_body(response)
 
     async def userinfo(self, access_token: str, dpop_key: DPoPKey) -> dict[str, Any]:
         """The userinfo claims, fetched with a DPoP-bound token (OIDC Core §5.3, RFC 9449 §7)."""
-        meta = await self.discovery.metadata()
-        if not meta.userinfo_endpoint:
+        url, http = await self._endpoint("userinfo_endpoint")
+        if not url:
             raise AuthorizationServerError("no userinfo endpoint")
-        url = meta.userinfo_endpoint
+        if self._dpop(dpop_key) is None:
+            # RFC 8705 §3: a certificate-bound token is a Bearer token on an mTLS connection
+            response = await send(http, http.build_request("GET", url, headers={
+                "Authorization": f"Bearer {access_token}", "Accept": "application/json"}))
+            raise_for_oauth_error(response, "userinfo")
+            return json_body(response)
         for attempt in (0, 1):
             proof = dpop_key.proof("GET", url, access_token=access_token,
                                    nonce=self.nonces.get(url))
-            request = self.http.build_request("GET", url, headers={
+            request = http.build_request("GET", url, headers={
                 "Authorization": f"DPoP {access_token}", "DPoP": proof,
                 "Accept": "application/json"})
-            response = await send(self.http, request)
+            response = await send(http, request)
             self.nonces.remember(url, response.headers.get("dpop-nonce"))
             try:
                 raise_for_oauth_error(response, "userinfo")
@@ -288,6 +330,17 @@ def jwt_claims_unverified(token: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return claims if isinstance(claims, dict) else None
+
+
+def check_certificate_binding(access_token_claims: Mapping[str, Any] | None,
+                              thumbprint: str) -> None:
+    """When the access token is a JWT, its ``cnf.x5t#S256`` must be our certificate's
+    (RFC 8705 §3.1); an opaque token's binding is checked by whoever introspects it."""
+    if access_token_claims is None:
+        return
+    cnf = access_token_claims.get("cnf")
+    if not isinstance(cnf, dict) or cnf.get("x5t#S256") != thumbprint:
+        raise CertificateBindingMissing("access token cnf.x5t#S256 is not our certificate")
 
 
 def check_dpop_binding(access_token_claims: Mapping[str, Any] | None, dpop_key: DPoPKey) -> None:

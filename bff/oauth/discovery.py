@@ -11,7 +11,8 @@ import copy
 import ipaddress
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -74,6 +75,8 @@ class Metadata:
     introspection_endpoint: str | None = None
     end_session_endpoint: str | None = None
     registration_endpoint: str | None = None
+    # RFC 8705 §5: endpoints a client reaches with its certificate, by metadata field name
+    mtls_endpoint_aliases: Mapping[str, str] = field(default_factory=dict)
 
 
 def process_metadata_response(response: httpx.Response, issuer: str, *,
@@ -102,6 +105,8 @@ def process_metadata_response(response: httpx.Response, issuer: str, *,
                       extra={"event": "metadata_refused", "field": name})
             raise InvalidMetadata(f"metadata {name} is not an https URL")
 
+    aliases = _mtls_aliases(doc.get("mtls_endpoint_aliases"))
+
     def opt(name: str) -> str | None:
         value = doc.get(name)
         return value if isinstance(value, str) else None
@@ -114,7 +119,28 @@ def process_metadata_response(response: httpx.Response, issuer: str, *,
                     revocation_endpoint=opt("revocation_endpoint"),
                     introspection_endpoint=opt("introspection_endpoint"),
                     end_session_endpoint=opt("end_session_endpoint"),
-                    registration_endpoint=opt("registration_endpoint"))
+                    registration_endpoint=opt("registration_endpoint"),
+                    mtls_endpoint_aliases=aliases)
+
+
+def _mtls_aliases(value: object) -> dict[str, str]:
+    """The ``mtls_endpoint_aliases`` the BFF may use: https endpoints only (RFC 8705 §5)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidMetadata("metadata mtls_endpoint_aliases is not an object")
+    aliases: dict[str, str] = {}
+    for name in _ENDPOINTS:
+        url = value.get(name)
+        if url is None:
+            continue
+        # mutual TLS is TLS: a plain-http alias is refused even for a loopback AS
+        if not isinstance(url, str) or not endpoint_allowed(url, allow_loopback_http=False):
+            log.error("AS metadata refused: mTLS alias is not https",
+                      extra={"event": "metadata_refused", "field": name})
+            raise InvalidMetadata(f"metadata mtls_endpoint_aliases.{name} is not an https URL")
+        aliases[name] = url
+    return aliases
 
 
 def process_jwks_response(response: httpx.Response) -> KeySet:

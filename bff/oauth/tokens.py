@@ -28,8 +28,13 @@ class TokenSet:
         return f"TokenSet(expires_at={self.expires_at}, scope={self.scope!r}, <tokens redacted>)"
 
 
-def process_token_response(response: httpx.Response, *, now: float) -> TokenSet:
-    """Validate a token response; a Bearer token where DPoP was asked for is refused."""
+def process_token_response(response: httpx.Response, *, now: float,
+                           token_type: str = "dpop") -> TokenSet:  # noqa: S107
+    """Validate a token response; a Bearer token where DPoP was asked for is refused.
+
+    ``token_type`` "bearer" is for certificate-bound tokens (RFC 8705 §3), whose binding
+    is checked by the caller against its certificate.
+    """
     raise_for_oauth_error(response, "token")
     body = json_body(response)
     if response.status_code != 200:
@@ -37,8 +42,10 @@ def process_token_response(response: httpx.Response, *, now: float) -> TokenSet:
     access_token = body.get("access_token")
     if not isinstance(access_token, str) or not access_token:
         raise InvalidTokenResponse("token response without access_token")
-    if str(body.get("token_type", "")).lower() != "dpop":
-        raise BearerDowngrade("token_type is not DPoP")
+    if str(body.get("token_type", "")).lower() != token_type:
+        if token_type == "dpop":
+            raise BearerDowngrade("token_type is not DPoP")
+        raise InvalidTokenResponse(f"token_type is not {token_type}")
     expires_in = body.get("expires_in", 300)
     if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in <= 0:
         raise InvalidTokenResponse("expires_in is not a positive integer")

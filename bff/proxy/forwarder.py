@@ -34,6 +34,7 @@ from bff.proxy.headers import (
     response_headers,
 )
 from bff.proxy.paths import check_tail
+from bff.proxy.tls import RouteTLS
 from bff.sessions.model import AccessToken
 from bff.telemetry.request_id import current_request_id, new_request_id
 from bff.web.errors import send_error
@@ -155,8 +156,10 @@ class ProxyRoute:
     """One configured route: path prefix → upstream base URL."""
 
     def __init__(self, authenticate: Authenticator, service: SessionService,
-                 route: RouteSettings, nonces: NonceCache, pool: UpstreamPool) -> None:
+                 route: RouteSettings, nonces: NonceCache, pool: UpstreamPool,
+                 tls: RouteTLS | None = None) -> None:
         self.authenticate = authenticate
+        self.tls = tls or RouteTLS()
         self.service = service
         self.pool = pool
         self.route = route
@@ -250,7 +253,8 @@ class ProxyRoute:
         replayable = not hasattr(body, "__aiter__")
         nonce_retried = refreshed = False
         token = await self.service.access_token(active, self.resource)
-        if not replayable and self.nonces.get_for_origin(self.origin) is None:
+        if (not replayable and not self.tls.certificate_bound
+                and self.nonces.get_for_origin(self.origin) is None):
             # a streamed body cannot be sent twice: learn the upstream's nonce first (§9)
             probe = await self._send_authorized("HEAD", url, [], None, token, active)
             self.nonces.remember_for_origin(self.origin, probe.headers.get("DPoP-Nonce"))
@@ -284,15 +288,19 @@ class ProxyRoute:
         was dropped before answering and the request may be repeated (RFC 9112 §9.3.1)."""
         fresh = False
         while True:
-            key = self.service.dpop_key(active.session)
-            # a new proof (new jti) for every send: the upstream may have seen the first one
-            proof = key.proof(method, url, access_token=token.token,
-                              nonce=self.nonces.get_for_origin(self.origin))
+            if self.tls.certificate_bound:
+                # RFC 8705 §3: the connection's certificate is the proof; no DPoP header
+                credentials = [("Authorization", f"Bearer {token.token}")]
+            else:
+                key = self.service.dpop_key(active.session)
+                # a new proof (new jti) for every send: the upstream may have seen the first one
+                proof = key.proof(method, url, access_token=token.token,
+                                  nonce=self.nonces.get_for_origin(self.origin))
+                credentials = [("Authorization", f"DPoP {token.token}"), ("DPoP", proof)]
             attempt = SimpleNamespace(reused=False, sent=False)
             try:
-                return await self._send(method, url, [
-                    *headers, ("Authorization", f"DPoP {token.token}"), ("DPoP", proof)],
-                    body, fresh=fresh, attempt=attempt)
+                return await self._send(method, url, [*headers, *credentials],
+                                        body, fresh=fresh, attempt=attempt)
             except UpstreamDropped as exc:
                 # idempotent methods always; others only when nothing was written yet
                 repeatable = method in IDEMPOTENT_METHODS or not attempt.sent
@@ -310,7 +318,8 @@ class ProxyRoute:
         try:
             return await self.pool.session(self.route.keepalive_timeout, fresh=fresh).request(
                 method, URL(url, encoded=True), headers=headers, data=body,
-                timeout=self.timeout, allow_redirects=False, trace_request_ctx=attempt)
+                timeout=self.timeout, allow_redirects=False, trace_request_ctx=attempt,
+                ssl=self.tls.current())
         except UpstreamDropped:
             raise
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -10,17 +10,21 @@ from bff.config.model import RouteSettings
 from bff.handler.service import Authenticator, SessionService
 from bff.oauth.dpop import NonceCache
 from bff.proxy.forwarder import ProxyRoute, UpstreamPool
+from bff.proxy.tls import RouteTLS
 
 
 class ProxyDispatcher:
     """Sends calls under a route prefix to its ProxyRoute, everything else to ``app``."""
 
     def __init__(self, app: ASGIApp, authenticate: Authenticator, service: SessionService,
-                 routes: Sequence[RouteSettings], pool: UpstreamPool) -> None:
+                 routes: Sequence[RouteSettings], pool: UpstreamPool,
+                 tls: Mapping[str, RouteTLS] | None = None) -> None:
         self.app = app
         self.nonces = NonceCache()
         # longest prefix first, so /api/v2 wins over /api
-        self.routes = sorted((ProxyRoute(authenticate, service, r, self.nonces, pool)
+        tls = tls or {}
+        self.routes = sorted((ProxyRoute(authenticate, service, r, self.nonces, pool,
+                                         tls.get(r.prefix))
                               for r in routes),
                              key=lambda r: -len(r.prefix))
 

@@ -8,6 +8,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import process from 'node:process';
 
 function fail(message) {
@@ -164,6 +165,8 @@ function staticClient(c) {
     require_pushed_authorization_requests: true,
     ...c,
   };
+  // mTLS block: the TLS client-auth methods sign nothing at the token endpoint
+  if (metadata.token_endpoint_auth_method !== 'private_key_jwt') delete metadata.token_endpoint_auth_signing_alg;
   if (metadata.backchannel_logout_uri && metadata.backchannel_logout_session_required === undefined) {
     metadata.backchannel_logout_session_required = true;
   }
@@ -209,11 +212,132 @@ function devFetch(url, options) {
 }
 
 // ---------------------------------------------------------------------------
+// mutual TLS (RFC 8705) and opaque-token resources: one block, set up by
+// mtlsSetup(); the rest of the file only calls into it
+// ---------------------------------------------------------------------------
+
+// Config keys: "tls": {"cert", "key", "ca", "port"?} starts a second, TLS listener
+// serving the mtls_endpoint_aliases; "opaqueResources": [uri] are resources whose
+// access tokens are opaque (reference) tokens; "introspectors": [client_id] may
+// introspect any client's tokens (a phantom-token gateway).
+function loadMtlsConfig(config) {
+  const out = { tls: undefined, opaqueResources: [], introspectors: [] };
+  if (config.tls !== undefined) {
+    const t = config.tls;
+    if (!t || typeof t !== 'object') fail('config: tls must be an object');
+    for (const k of ['cert', 'key', 'ca']) {
+      if (typeof t[k] !== 'string' || !t[k]) fail(`config: tls.${k} must be a PEM file path`);
+    }
+    const port = t.port ?? 0;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) fail('config: tls.port must be an integer 0-65535');
+    let pem;
+    try {
+      pem = { cert: fs.readFileSync(t.cert), key: fs.readFileSync(t.key), ca: fs.readFileSync(t.ca) };
+    } catch (err) {
+      fail(`config: cannot read tls files: ${err.code || err.message}`);
+    }
+    out.tls = { ...pem, port };
+  }
+  for (const key of ['opaqueResources', 'introspectors']) {
+    const value = config[key];
+    if (value === undefined) continue;
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || !v)) {
+      fail(`config: ${key} must be an array of strings`);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+function peerCertificate(ctx) {
+  const socket = ctx.req?.socket;
+  if (!socket || typeof socket.getPeerCertificate !== 'function') return undefined;
+  const cert = socket.getPeerCertificate();
+  if (!cert || !cert.raw) return undefined;
+  return new crypto.X509Certificate(cert.raw);
+}
+
+function mtlsSetup(mtlsCfg) {
+  const enabled = Boolean(mtlsCfg.tls);
+  const feature = {
+    enabled,
+    certificateBoundAccessTokens: true,
+    tlsClientAuth: true,
+    selfSignedTlsClientAuth: true,
+    // the certificate the TLS listener received; none on the plain-http listener
+    getCertificate(ctx) {
+      return peerCertificate(ctx)?.toString();
+    },
+    // chains to the configured CA (the listener asks for a certificate but lets
+    // self-signed ones through for self_signed_tls_client_auth)
+    certificateAuthorized(ctx) {
+      return ctx.req?.socket?.authorized === true;
+    },
+    certificateSubjectMatches(ctx, property, expected) {
+      const cert = peerCertificate(ctx);
+      if (!cert) return false;
+      if (property === 'tls_client_auth_subject_dn') return cert.subject === expected;
+      const sans = (cert.subjectAltName || '').split(', ');
+      if (property === 'tls_client_auth_san_dns') return sans.includes(`DNS:${expected}`);
+      if (property === 'tls_client_auth_san_ip') return sans.includes(`IP Address:${expected}`);
+      if (property === 'tls_client_auth_san_uri') return sans.includes(`URI:${expected}`);
+      if (property === 'tls_client_auth_san_email') return sans.includes(`email:${expected}`);
+      return false;
+    },
+  };
+  const authMethods = enabled ? ['tls_client_auth', 'self_signed_tls_client_auth'] : [];
+
+  async function listen(host, callback) {
+    if (!enabled) return undefined;
+    const tlsServer = https.createServer({
+      cert: mtlsCfg.tls.cert,
+      key: mtlsCfg.tls.key,
+      ca: mtlsCfg.tls.ca,
+      requestCert: true,
+      rejectUnauthorized: false,
+    }, (req, res) => callback(req, res));
+    tlsServer.on('error', (err) => fail(`cannot listen (tls) on ${host}: ${err.code || err.message}`));
+    await new Promise((resolve) => { tlsServer.listen(mtlsCfg.tls.port, host, resolve); });
+    return tlsServer;
+  }
+
+  // RFC 8705 §5: the endpoints a client reaches with its certificate
+  function aliases(base) {
+    return {
+      token_endpoint: `${base}/token`,
+      pushed_authorization_request_endpoint: `${base}/request`,
+      revocation_endpoint: `${base}/token/revocation`,
+      introspection_endpoint: `${base}/token/introspection`,
+      userinfo_endpoint: `${base}/me`,
+    };
+  }
+
+  function resourceFormat(resource) {
+    return mtlsCfg.opaqueResources.includes(resource) ? 'opaque' : undefined;
+  }
+
+  function mayIntrospect(client, token) {
+    return token.clientId === client.clientId || mtlsCfg.introspectors.includes(client.clientId);
+  }
+
+  // JWT introspection responses (RFC 9701) are signed with an algorithm the AS allows
+  function extend(configuration, base) {
+    /* eslint-disable no-param-reassign */
+    configuration.clientDefaults.introspection_signed_response_alg = 'ES256';
+    if (base) configuration.discovery = { mtls_endpoint_aliases: aliases(base) };
+    /* eslint-enable no-param-reassign */
+  }
+
+  return { feature, authMethods, listen, extend, resourceFormat, mayIntrospect };
+}
+
+// ---------------------------------------------------------------------------
 // main
 // ---------------------------------------------------------------------------
 
 const { configPath } = parseArgs(process.argv.slice(2));
 const cfg = loadConfig(configPath);
+const mtls = mtlsSetup(loadMtlsConfig(JSON.parse(fs.readFileSync(configPath, 'utf8'))));
 
 const stats = {
   grants: { authorization_code: 0, refresh_token: 0 },
@@ -224,6 +348,7 @@ const stats = {
 
 let provider;
 let providerCallback;
+let tlsServer; // the mTLS listener, when configured
 
 function sendJson(res, status, body) {
   const data = JSON.stringify(body);
@@ -356,6 +481,8 @@ server.on('error', (err) => {
 
 function shutdown() {
   server.close(() => process.exit(0));
+  tlsServer?.close();
+  tlsServer?.closeAllConnections?.();
   server.closeAllConnections?.();
   setTimeout(() => process.exit(0), 1000).unref();
 }
@@ -366,6 +493,8 @@ await new Promise((resolve) => { server.listen(cfg.port, cfg.host, resolve); });
 const { port } = server.address();
 const hostForUrl = cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host;
 const issuer = cfg.issuer ?? `http://${hostForUrl}:${port}`;
+tlsServer = await mtls.listen(cfg.host, (req, res) => server.emit('request', req, res));
+const mtlsBase = tlsServer ? `https://${hostForUrl}:${tlsServer.address().port}` : undefined;
 
 let Provider;
 let errors;
@@ -391,7 +520,7 @@ const configuration = {
     email: ['email', 'email_verified'],
   },
   scopes: ['openid', 'offline_access', ...cfg.resourceScopes.split(' ').filter(Boolean)],
-  clientAuthMethods: ['private_key_jwt'],
+  clientAuthMethods: ['private_key_jwt', ...mtls.authMethods],
   clientDefaults: {
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
@@ -430,6 +559,13 @@ const configuration = {
         return cfg.useGrantedResource;
       },
       async getResourceServerInfo(_ctx, resourceIndicator) {
+        const opaque = mtls.resourceFormat(resourceIndicator); // mTLS block
+        if (opaque) {
+          return {
+            scope: cfg.resourceScopes, audience: resourceIndicator, accessTokenFormat: opaque,
+            accessTokenTTL: cfg.accessTokenTTL,
+          };
+        }
         if (resourceIndicator !== cfg.resource) throw new errors.InvalidTarget();
         return {
           scope: cfg.resourceScopes,
@@ -446,8 +582,10 @@ const configuration = {
     },
     introspection: {
       enabled: true,
-      allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      allowedPolicy: async (_ctx, client, token) => mtls.mayIntrospect(client, token),
     },
+    jwtIntrospection: { enabled: true },
+    mTLS: mtls.feature,
     userinfo: { enabled: true },
     rpInitiatedLogout: { enabled: true },
     backchannelLogout: { enabled: true },
@@ -488,6 +626,7 @@ const configuration = {
   },
   fetch: devFetch,
 };
+mtls.extend(configuration, mtlsBase);
 
 try {
   provider = new Provider(issuer, configuration);
@@ -585,4 +724,4 @@ for (const c of cfg.clients) {
 
 providerCallback = provider.callback();
 
-process.stdout.write(`READY ${JSON.stringify({ issuer, port })}\n`);
+process.stdout.write(`READY ${JSON.stringify({ issuer, port, ...(mtlsBase ? { mtls: mtlsBase } : {}) })}\n`);

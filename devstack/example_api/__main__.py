@@ -6,9 +6,10 @@ import argparse
 import asyncio
 import json
 import socket
+import ssl
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
@@ -17,6 +18,7 @@ import uvicorn
 from example_api.app import create_app
 from example_api.dpop_guard import ASGIApp
 from example_api.hello import hello_app
+from example_api.tls_peer import TLSPeerProtocol
 
 _USAGE_ERROR = 2
 
@@ -46,7 +48,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--public-base-url", type=_http_url, help="base URL clients use in htu")
     parser.add_argument("--hello-only", action="store_true", help="serve an unguarded hello app")
+    # RFC 8705: serve over TLS, ask for a client certificate, admit certificate-bound tokens
+    parser.add_argument("--tls-cert", help="server certificate (PEM); serves https")
+    parser.add_argument("--tls-key", help="server key (PEM)")
+    parser.add_argument("--tls-client-ca", help="CA bundle for client certificates")
     args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_client_ca and not args.tls_cert):
+        parser.error("--tls-cert and --tls-key go together (and --tls-client-ca needs them)")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
     if not args.hello_only and (not args.issuer or not args.audience):
@@ -112,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             audience=args.audience,
             jwks_uri=jwks_uri,
             public_base_url=args.public_base_url,
+            certificate_bound=bool(args.tls_client_ca),
         )
     try:
         sock = _bind(args.host, args.port)
@@ -120,8 +129,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
-    ready = "READY " + json.dumps({"url": f"http://{host}:{port}", "port": port})
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="auto")
+    scheme = "https" if args.tls_cert else "http"
+    ready = "READY " + json.dumps({"url": f"{scheme}://{host}:{port}", "port": port})
+    tls: dict[str, Any] = {}
+    if args.tls_cert:
+        tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
+    if args.tls_client_ca:
+        # optional, not required: a call without a certificate gets the API's JSON 401
+        tls.update(ssl_ca_certs=args.tls_client_ca, ssl_cert_reqs=ssl.CERT_OPTIONAL,
+                   http=TLSPeerProtocol)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="auto", **tls)
     asyncio.run(_ReadyServer(config, ready).serve(sockets=[sock]))
     return 0
 

@@ -68,6 +68,7 @@ def create_app(
     public_base_url: str | None = None,
     http_client: httpx.AsyncClient | None = None,
     clock: Callable[[], float] = time.time,
+    certificate_bound: bool = False,
 ) -> ASGIApp:
     """Build the guarded banking API; the client and clock are injectable for tests."""
     bank = Bank()
@@ -180,6 +181,7 @@ def create_app(
         exempt_paths=EXEMPT_PATHS,
         http_client=http_client,
         clock=clock,
+        certificate_bound=certificate_bound,
     )
     counter = _CallCounter(guard)
     holder.update(guard=guard, counter=counter)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -60,6 +61,13 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _scheme(values: list[bytes]) -> str:
+    """The lower-case scheme of a single Authorization header, else ""."""
+    if len(values) != 1:
+        return ""
+    return values[0].decode("latin-1").partition(" ")[0].lower()
+
+
 def _token_error(description: str) -> _Rejection:
     return _Rejection(401, "invalid_token", description)
 
@@ -88,9 +96,15 @@ class DPoPGuard:
         nonce_lifetime: float = 300,
         http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
+        certificate_bound: bool = False,
     ) -> None:
-        """Configure the guard; the JWKS is fetched lazily on the first request."""
+        """Configure the guard; the JWKS is fetched lazily on the first request.
+
+        ``certificate_bound`` also admits Bearer tokens bound to the TLS client certificate
+        (RFC 8705 §3), read from the ASGI TLS extension (see ``tls_peer``).
+        """
         self.app = app
+        self.certificate_bound = certificate_bound
         self.issuer = issuer
         self.audience = audience
         self.public_base_url = public_base_url
@@ -156,11 +170,30 @@ class DPoPGuard:
                 authorizations.append(value)
             elif name == b"dpop":
                 proofs.append(value)
-        token = self._access_token(authorizations)
-        claims = await self._verify_access_token(token)
-        self._verify_proof(scope, proofs, token, claims["cnf"]["jkt"])
+        if self.certificate_bound and _scheme(authorizations) == "bearer":
+            # RFC 8705 §3: a Bearer token bound to the connection's client certificate
+            token = authorizations[0].decode("latin-1").partition(" ")[2].strip()
+            if not token or " " in token or proofs:
+                raise _token_error("Malformed Bearer Authorization header")
+            claims = await self._verify_access_token(token, binding="x5t#S256")
+            self._verify_certificate(scope, claims["cnf"]["x5t#S256"])
+        else:
+            token = self._access_token(authorizations)
+            claims = await self._verify_access_token(token)
+            self._verify_proof(scope, proofs, token, claims["cnf"]["jkt"])
         self._check_scopes(scope["path"], claims)
         return claims
+
+    def _verify_certificate(self, scope: Scope, x5t: str) -> None:
+        """The TLS client certificate's SHA-256 thumbprint must be the token's (RFC 8705 §3.1)."""
+        tls = scope.get("extensions", {}).get("tls") or {}
+        chain = tls.get("client_cert_chain") or []
+        if not chain:
+            raise _token_error("Certificate-bound token presented without a client certificate")
+        der = ssl.PEM_cert_to_DER_cert(chain[0])
+        actual = b64url_encode(hashlib.sha256(der).digest())
+        if not hmac.compare_digest(actual, x5t):
+            raise _token_error("Client certificate does not match the token binding")
 
     def _access_token(self, values: list[bytes]) -> str:
         """Extract the token from ``Authorization: DPoP <token>`` (RFC 9449 §7.1)."""
@@ -177,7 +210,7 @@ class DPoPGuard:
             raise _token_error("Malformed DPoP Authorization header")
         return token
 
-    async def _verify_access_token(self, token: str) -> dict[str, Any]:
+    async def _verify_access_token(self, token: str, binding: str = "jkt") -> dict[str, Any]:
         """Validate a JWT access token (RFC 9068 §4) and return its claims."""
         claims = self._verified_tokens.get(token)
         if claims is None:
@@ -185,7 +218,7 @@ class DPoPGuard:
             if len(self._verified_tokens) >= _CACHE_LIMIT:
                 self._verified_tokens.clear()
             self._verified_tokens[token] = claims
-        self._check_token_claims(claims)
+        self._check_token_claims(claims, binding)
         return claims
 
     async def _verify_token_signature(self, token: str) -> dict[str, Any]:
@@ -217,7 +250,7 @@ class DPoPGuard:
             return jws.claims
         raise _token_error("Access token signature is invalid")
 
-    def _check_token_claims(self, claims: Mapping[str, Any]) -> None:
+    def _check_token_claims(self, claims: Mapping[str, Any], binding: str = "jkt") -> None:
         """Apply the RFC 9068 §4 claim checks and require a key binding (RFC 9449 §6.1)."""
         if claims.get("iss") != self.issuer:
             raise _token_error("Access token issuer is not trusted")
@@ -238,9 +271,10 @@ class DPoPGuard:
         if iat is not None and (not _is_number(iat) or iat > now + self.max_clock_skew):
             raise _token_error("Access token issued in the future")
         cnf = claims.get("cnf")
-        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
-        if not isinstance(jkt, str) or not jkt:
-            raise _token_error("Access token is not DPoP-bound")
+        bound = cnf.get(binding) if isinstance(cnf, dict) else None
+        if not isinstance(bound, str) or not bound:
+            raise _token_error("Access token is not DPoP-bound" if binding == "jkt"
+                               else "Access token is not certificate-bound")
 
     def _verify_proof(self, scope: Scope, values: list[bytes], token: str, jkt: str) -> None:
         """Check the DPoP proof as RFC 9449 §4.3 and §7.1 require."""

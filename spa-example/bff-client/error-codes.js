@@ -37,6 +37,7 @@ export const BFF_ERROR_CODES = /** @type {const} */ ([
   'nonce_mismatch',
   'bearer_downgrade',
   'dpop_binding_missing',
+  'certificate_binding_missing',
   'invalid_token_response',
   'invalid_metadata',
   'invalid_par_response',

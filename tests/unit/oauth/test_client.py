@@ -351,3 +351,15 @@ def test_check_dpop_binding(dpop_key: DPoPKey) -> None:
     for claims in ({}, {"cnf": "x"}, {"cnf": {"jkt": "other"}}):
         with pytest.raises(DPoPBindingMissing):
             check_dpop_binding(claims, dpop_key)
+
+
+@pytest.mark.spec("RFC 8705 §3.1")
+def test_a_jwt_access_token_must_carry_our_certificate_thumbprint() -> None:
+    from bff.errors import CertificateBindingMissing
+    from bff.oauth.client import check_certificate_binding
+
+    check_certificate_binding({"cnf": {"x5t#S256": "abc"}}, "abc")
+    check_certificate_binding(None, "abc")  # opaque: whoever introspects checks it
+    for claims in ({}, {"cnf": {"jkt": "abc"}}, {"cnf": {"x5t#S256": "other"}}, {"cnf": "abc"}):
+        with pytest.raises(CertificateBindingMissing):
+            check_certificate_binding(claims, "abc")

@@ -291,3 +291,17 @@ def test_rsa_keys_under_2048_bits_are_left_out_of_the_key_set() -> None:
     small, big = jwk(1024, "small"), jwk(2048, "big")
     keys = process_jwks_response(json_response({"keys": [small, big]}))
     assert [k.kid for k in keys.keys] == ["big"]
+
+
+@pytest.mark.spec("RFC 8705 §5")
+def test_mtls_endpoint_aliases_are_parsed_and_must_be_https() -> None:
+    aliases = {"token_endpoint": "https://mtls.as.example/token", "unknown": "http://x/"}
+    meta = process_metadata_response(json_response(metadata(mtls_endpoint_aliases=aliases)),
+                                     ISSUER)
+    assert meta.mtls_endpoint_aliases == {"token_endpoint": "https://mtls.as.example/token"}
+    # plain http is refused for an alias even when the issuer is a loopback dev AS
+    for bad in ({"token_endpoint": "http://127.0.0.1:1/token"}, ["x"],
+                {"token_endpoint": 5}):
+        with pytest.raises(InvalidMetadata):
+            process_metadata_response(json_response(metadata(mtls_endpoint_aliases=bad)),
+                                      ISSUER, loopback_endpoints=True)
