@@ -26,12 +26,19 @@ from bff.errors import (
     InvalidSeal,
     LoginFailed,
     MalformedBody,
+    MobileCredentialOnBrowserDoor,
     ParameterNotAllowed,
     SessionExpired,
     SessionRequired,
     StoreUnavailable,
 )
-from bff.handler.service import DEFAULT_RESOURCE, Call, SessionService, check_userinfo_sub
+from bff.handler.service import (
+    DEFAULT_RESOURCE,
+    Call,
+    SessionService,
+    check_userinfo_sub,
+    requested_max_age,
+)
 from bff.handler.service import ActiveSession as ServiceSession
 from bff.oauth.authorization_response import (
     check_authorization_response,
@@ -51,14 +58,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 
-def requested_max_age(params: Mapping[str, str]) -> int | None:
-    """The ``max_age`` a login asks for (OIDC Core §3.1.2.1), or None."""
-    raw = params.get("max_age")
-    if raw is None:
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
-        raise MalformedBody("max_age must be a non-negative integer")
-    return int(raw)
 
 
 
@@ -154,6 +153,9 @@ class BrowserHandler:
             if self.names.session in cookies:
                 raise SessionExpired("the session is no longer in the store")
             raise SessionRequired("no session cookie")
+        if session.instance is not None:
+            # a mobile session's handle is worth nothing without the instance key's proof
+            raise MobileCredentialOnBrowserDoor("a mobile session handle on the browser door")
         presented = session
         session = await self.service.check(session)
         if require_csrf and (csrf is None or not hmac.compare_digest(
@@ -165,6 +167,9 @@ class BrowserHandler:
 
     async def authenticate(self, call: Call) -> ActiveSession:
         """The session of a proxied call: cookies, plus the CSRF header on unsafe methods."""
+        if "dpop" in call.headers or call.headers.get("authorization", "").lower().startswith(
+                "dpop "):
+            raise MobileCredentialOnBrowserDoor("instance proof or handle on the browser door")
         cookies = request_cookies(call.raw_headers)
         return await self.load(cookies, csrf=call.headers.get("x-csrf-token"),
                                require_csrf=call.method not in SAFE_METHODS)

@@ -10,7 +10,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from bff.errors import BFFError, InvalidSeal, MalformedBody, SessionExpired, SessionRequired
+from bff.errors import (
+    BFFError,
+    InvalidSeal,
+    MalformedBody,
+    MobileCredentialOnBrowserDoor,
+    SessionExpired,
+    SessionRequired,
+)
 from bff.handler.browser import BrowserHandler, Outcome
 from bff.sessions.cookies import request_cookies
 from bff.web.errors import error_response
@@ -81,6 +88,9 @@ def browser_routes(handler: BrowserHandler, prefix: str,
                  extra_headers: dict[str, str] | None = None) -> Endpoint:
         async def run(request: Request) -> Response:
             try:
+                if "dpop" in request.headers or request.headers.get(
+                        "authorization", "").lower().startswith("dpop "):
+                    raise MobileCredentialOnBrowserDoor("instance proof on the browser door")
                 return json_response(await fn(request), extra_headers=extra_headers)
             except BFFError as exc:
                 return browser_error(exc, request, clear_cookie_headers(request))
