@@ -159,7 +159,8 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
 
     healthz, readyz = health_endpoints(parts.client.discovery, parts.store)
     routes: list[BaseRoute] = [
-        *browser_routes(parts.handler, prefix, clear_headers),
+        *browser_routes(parts.handler, prefix, clear_headers,
+                        refuse_proofs=parts.mobile is not None),
         *(mobile_routes(parts.mobile, prefix) if parts.mobile is not None else []),
         backchannel_route(parts.backchannel, prefix),
         Route("/healthz", healthz, methods=["GET"]),  # type: ignore[arg-type]

@@ -167,9 +167,6 @@ class BrowserHandler:
 
     async def authenticate(self, call: Call) -> ActiveSession:
         """The session of a proxied call: cookies, plus the CSRF header on unsafe methods."""
-        if "dpop" in call.headers or call.headers.get("authorization", "").lower().startswith(
-                "dpop "):
-            raise MobileCredentialOnBrowserDoor("instance proof or handle on the browser door")
         cookies = request_cookies(call.raw_headers)
         return await self.load(cookies, csrf=call.headers.get("x-csrf-token"),
                                require_csrf=call.method not in SAFE_METHODS)

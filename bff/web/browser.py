@@ -81,15 +81,17 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 
 def browser_routes(handler: BrowserHandler, prefix: str,
-                   clear_cookie_headers: Callable[[Request], list[str]]) -> list[BaseRoute]:
-    """The ``/bff`` routes."""
+                   clear_cookie_headers: Callable[[Request], list[str]],
+                   refuse_proofs: bool = False) -> list[BaseRoute]:
+    """The ``/bff`` routes; ``refuse_proofs``: the mobile door is on, so a proof or handle
+    sent here is a mobile client at the wrong door."""
 
     def endpoint(fn: Callable[[Request], Awaitable[Outcome]],
                  extra_headers: dict[str, str] | None = None) -> Endpoint:
         async def run(request: Request) -> Response:
             try:
-                if "dpop" in request.headers or request.headers.get(
-                        "authorization", "").lower().startswith("dpop "):
+                if refuse_proofs and ("dpop" in request.headers or request.headers.get(
+                        "authorization", "").lower().startswith("dpop ")):
                     raise MobileCredentialOnBrowserDoor("instance proof on the browser door")
                 return json_response(await fn(request), extra_headers=extra_headers)
             except BFFError as exc:
