@@ -25,7 +25,11 @@ from bff.errors import BFFError, EndpointNotFound, InvalidRequest, MethodNotAllo
 from bff.handler.backchannel import BackchannelLogout, SessionRevocations
 from bff.handler.browser import BrowserHandler
 from bff.handler.refresh import SingleFlightRefresher
-from bff.handler.service import SessionService
+from bff.handler.service import ActiveSession, Call, SessionService
+from bff.mobile.attestation import AttestationVerifier, Challenges
+from bff.mobile.door import MobileDoor, has_mobile_credential
+from bff.mobile.proofs import InstanceProofs, ProofNonces
+from bff.mobile.registry import InstanceRegistry
 from bff.oauth.client import ClientSettings, FapiClient
 from bff.oauth.clock import Clock, system_clock
 from bff.oauth.jws import JWSSigner
@@ -46,6 +50,7 @@ from bff.web.headers import HSTS_HEADER, STATIC_HEADERS, SecurityHeaders
 from bff.web.health import health_endpoints, metrics_endpoint
 from bff.web.jwks import jwks_endpoint
 from bff.web.limits import HeadLimitGuard, HeadLimits
+from bff.web.mobile import mobile_routes
 from bff.web.mtls import certificate_reloader, client_mtls
 from bff.web.openapi import openapi_endpoint
 from bff.web.security import OriginGuard
@@ -78,6 +83,7 @@ class Parts:
         if self.client.mtls is not None:
             certs.append(self.client.mtls.certificate)
         return certs
+    mobile: MobileDoor | None = None
 
 
 def origin_of(url: str) -> str:
@@ -133,9 +139,33 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
     handler = BrowserHandler(s, client, sessions, transactions, service, names)
     backchannel = BackchannelLogout(client, store, revocations, clock,
                                     strict_typ=not s.insecure.logout_token_without_typ)
+    mobile = build_mobile(config, service, store, sealer, names, http, client, clock)
     return Parts(config, http, client, store, sessions, service, handler, names, backchannel,
                  UpstreamPool(), keys=KeyRing(config, signer, sealer),
-                 route_tls={r.prefix: route_tls(r, s, config.base_dir) for r in s.routes})
+                 route_tls={r.prefix: route_tls(r, s, config.base_dir) for r in s.routes},
+                 mobile=mobile)
+
+
+def build_mobile(config: LoadedConfig, service: SessionService, store: Store, sealer: Sealer,
+                 names: CookieNames, http: httpx.AsyncClient, client: FapiClient,
+                 clock: Clock) -> MobileDoor | None:
+    """The mobile front door (DESIGN §6), when enabled."""
+    s = config.settings
+    if not s.mobile.enabled:
+        return None
+    m = s.mobile
+    challenges = Challenges(store, m.challenge_ttl)
+    nonces = ProofNonces(sealer, clock, m.nonce_ttl)
+    audience = s.server.public_url.rstrip("/")
+    attestations = AttestationVerifier(config.attester_jwks, m.apps, audience, store,
+                                       challenges, clock, m.proof_max_age,
+                                       algorithms=s.oauth.algorithms)
+    proofs = InstanceProofs(store, nonces, clock, m.proof_max_age, m.require_nonce,
+                            algorithms=s.oauth.algorithms)
+    registry = InstanceRegistry(s, store, sealer, http, client.discovery, clock,
+                                config.registration_token)
+    return MobileDoor(s, service, store, sealer, names, registry, challenges, attestations,
+                      proofs, nonces)
 
 
 def build_app(config: LoadedConfig, *, parts: Parts | None = None,
@@ -153,7 +183,9 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
 
     healthz, readyz = health_endpoints(parts.client.discovery, parts.store)
     routes: list[BaseRoute] = [
-        *browser_routes(parts.handler, prefix, clear_headers),
+        *browser_routes(parts.handler, prefix, clear_headers,
+                        refuse_proofs=parts.mobile is not None),
+        *(mobile_routes(parts.mobile, prefix) if parts.mobile is not None else []),
         backchannel_route(parts.backchannel, prefix),
         Route("/healthz", healthz, methods=["GET"]),  # type: ignore[arg-type]
         Route("/readyz", readyz, methods=["GET"]),  # type: ignore[arg-type]
@@ -194,11 +226,22 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: http_error, Exception: server_error})
     app.state.parts = parts
-    proxied = parts.proxy = ProxyDispatcher(app, parts.handler.authenticate, parts.service,
-                                            s.routes, parts.upstreams, parts.route_tls)
+    browser_door, mobile_door = parts.handler, parts.mobile
+
+    async def authenticate(call: Call) -> ActiveSession:
+        # the front door that authenticates a proxied call: an instance proof or handle picks
+        # the mobile door (when enabled); the browser door refuses both
+        if mobile_door is not None and has_mobile_credential(call.headers):
+            return await mobile_door.authenticate(call)
+        return await browser_door.authenticate(call)
+
+    proxied = parts.proxy = ProxyDispatcher(app, authenticate, parts.service, s.routes,
+                                            parts.upstreams, parts.route_tls)
     guarded: ASGIApp = OriginGuard(
         proxied, own_origin=origin_of(s.server.public_url), cors_origins=s.cors.allowed_origins,
-        exempt_paths=(f"{prefix}/backchannel-logout",), max_age=s.cors.max_age)
+        exempt_paths=(f"{prefix}/backchannel-logout",
+                      *((f"{prefix}/mobile/",) if parts.mobile is not None else ())),
+        max_age=s.cors.max_age, proof_calls_exempt=parts.mobile is not None)
     if s.server.hsts and urlsplit(s.server.public_url).scheme == "https":
         # RFC 6797 §7.1: on every answer over https, the BFF's own and proxied ones alike
         guarded = SecurityHeaders(guarded, [HSTS_HEADER])

@@ -181,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--port", type=int, default=8000, help="BFF port (default 8000)")
     demo.add_argument("--store", choices=["memory", "redis"], default="memory")
     demo.add_argument("--session-store", choices=["cookie", "server"], default="cookie")
+    demo.add_argument("--mobile", action="store_true",
+                      help="enable the mobile door for mobile-example/ (server sessions)")
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return _check_config(args.file, args.probe)
@@ -198,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from bff.devstack import run_demo
 
-        return run_demo(port=args.port, store=args.store, session_store=args.session_store)
+        return run_demo(port=args.port, store=args.store, session_store=args.session_store,
+                        mobile=args.mobile)
     return 2
 
 

@@ -292,7 +292,29 @@ def demo_bff_config(public: str, port: int, issuer: str, api_audience: str, api_
     }
 
 
-def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cookie") -> int:
+MOBILE_APP = "com.example.bank"
+MOBILE_REDIRECT = "https://app.example.com/mobile/callback"
+
+
+def write_mobile_keys(workdir: Path) -> None:
+    """A local test attester's key pair (the example app signs with the private one)."""
+    from bff.crypto.keys import generate_signing_jwk, public_jwk
+
+    attester = generate_signing_jwk("ES256", kid="demo-attester")
+    (workdir / "attester-private.jwk").write_text(json.dumps(attester))
+    (workdir / "attester.jwk").write_text(json.dumps(public_jwk(attester)))
+    (workdir / "registration-token.txt").write_text("dev-iat-secret\n")
+
+
+def demo_mobile_table(key_dir: str = "") -> dict[str, Any]:
+    """The ``[mobile]`` table of ``bff demo --mobile``: the example app and its test attester."""
+    return {"enabled": True, "redirect_uri": MOBILE_REDIRECT, "apps": [MOBILE_APP],
+            "attesters": [{"kid": "demo-attester", "jwk_file": f"{key_dir}attester.jwk"}],
+            "initial_access_token_file": f"{key_dir}registration-token.txt"}
+
+
+def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cookie",
+             mobile: bool = False) -> int:
     """Start AS, example API, (Redis), BFF serving the SPA; print the URL; stop on Ctrl-C."""
     workdir = REPO / ".demo"
     workdir.mkdir(exist_ok=True)
@@ -328,14 +350,22 @@ def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cook
             redis_port = free_port()
             children.append(start_redis(redis_port, workdir))
             redis_url = demo_redis_url(redis_port)
-        write_toml(workdir / "bff.toml", demo_bff_config(
+        tables = demo_bff_config(
             public, port, issuer, api_audience, api.ready["url"], store=store,
-            session_store=session_store, redis_url=redis_url))
+            session_store="server" if mobile else session_store, redis_url=redis_url)
+        if mobile:
+            write_mobile_keys(workdir)
+            tables["mobile"] = demo_mobile_table()
+        write_toml(workdir / "bff.toml", tables)
         children.append(start_bff(workdir / "bff.toml", port, log_file=workdir / "bff.log"))
         print(f"\n  Token handler demo is running.\n\n  Open {public}/ in your browser and sign in "
               f"with any user name (e.g. alice) and any password.\n\n  Authorization server: "
               f"{issuer}\n  Example API:          {api.ready['url']}\n  Logs:                 "
               f"{workdir}/*.log\n\n  Press Ctrl-C to stop.\n", flush=True)
+        if mobile:
+            print(f"  Mobile door on. Run the example app instance in another terminal:\n\n"
+                  f"    .venv/bin/python mobile-example/run.py --bff {public} "
+                  f"--attester-key {workdir}/attester-private.jwk\n", flush=True)
         while all(c.process.poll() is None for c in children):
             time.sleep(0.5)
         dead = [c for c in children if c.process.poll() is not None]

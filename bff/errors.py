@@ -8,11 +8,15 @@
     │   ├── InvalidRequest, MalformedBody, InvalidReturnTo, ParameterNotAllowed
     │   ├── AuthorizationErrorResponse, LoginFailed
     │   ├── PayloadTooLarge
-│   ├── HeadersTooLarge
-    │   └── EndpointNotFound (404), MethodNotAllowed (405)
+    │   ├── HeadersTooLarge
+    │   ├── EndpointNotFound (404), MethodNotAllowed (405)
+    │   ├── CookieOnMobileDoor, MobileCredentialOnBrowserDoor
+    │   └── RateLimited (429), RegistrationRateLimited
     ├── NotAuthenticated            no or expired session
     │   ├── SessionRequired, SessionExpired
-    │   └── LoginTransactionMissing, LoginTransactionUsed
+    │   ├── LoginTransactionMissing, LoginTransactionUsed
+    │   ├── AttestationRejected     one code per attestation rule (mobile door)
+    │   └── Proof*, InstanceUnknown instance-bound proofs (mobile door)
     ├── Forbidden                   CSRF / Origin checks
     │   ├── CSRFFailed, OriginNotAllowed
     ├── UpstreamFailure
@@ -137,6 +141,27 @@ class MethodNotAllowed(RequestRejected):
     description = "method not allowed"
 
 
+class CookieOnMobileDoor(RequestRejected):
+    code = "cookie_on_mobile_door"
+    description = "the mobile endpoints take no cookies"
+
+
+class MobileCredentialOnBrowserDoor(RequestRejected):
+    code = "mobile_credential_on_browser_door"
+    description = "the browser endpoints take no instance proof or session handle"
+
+
+class RateLimited(RequestRejected):
+    code = "rate_limited"
+    description = "too many requests; try again later"
+    spec = "RFC 6585 §4"
+
+
+class RegistrationRateLimited(RateLimited):
+    code = "registration_rate_limited"
+    description = "too many registrations for this app; try again later"
+
+
 class PathNotAllowed(RequestRejected):
     code = "path_not_allowed"
     description = "the path is not allowed on this route"
@@ -168,6 +193,147 @@ class LoginTransactionMissing(NotAuthenticated):
 class LoginTransactionUsed(NotAuthenticated):
     code = "login_transaction_used"
     description = "this login response was already used"
+
+
+# -- 401: the mobile front door (DESIGN §6) ------------------------------------------------------
+
+
+class AttestationRejected(NotAuthenticated):
+    code = "invalid_client_attestation"
+    description = "the client attestation is missing or malformed"
+    spec = "draft-ietf-oauth-attestation-based-client-auth §7.4"
+
+
+class AttestationUntrusted(AttestationRejected):
+    code = "attestation_untrusted"
+    description = "the client attestation is not signed by a trusted attester"
+    spec = "draft-ietf-oauth-attestation-based-client-auth §7.1"
+
+
+class AttestationExpired(AttestationRejected):
+    code = "use_fresh_attestation"
+    description = "the client attestation has expired; get a fresh one"
+    spec = "draft-ietf-oauth-attestation-based-client-auth §7.4"
+
+
+class AttestationTypeInvalid(AttestationRejected):
+    code = "attestation_typ_invalid"
+    description = "the client attestation or its proof has the wrong typ"
+    spec = "draft-ietf-oauth-attestation-based-client-auth §4"
+
+
+class AttestationSignatureInvalid(AttestationRejected):
+    code = "attestation_signature_invalid"
+    description = "the client attestation's signature does not verify"
+    spec = "draft-ietf-oauth-attestation-based-client-auth §7.1"
+
+
+class AttestationKeyMissing(AttestationRejected):
+    code = "attestation_cnf_missing"
+    description = "the client attestation names no instance key (cnf.jwk)"
+    spec = "draft-ietf-oauth-attestation-based-client-auth §4"
+
+
+class AttestationAppNotAllowed(AttestationRejected):
+    code = "attestation_app_not_allowed"
+    description = "the attested app is not allowed here"
+
+
+class AttestationPoPInvalid(AttestationRejected):
+    code = "attestation_pop_invalid"
+    description = "the attestation proof is not signed by the attested instance key"
+    spec = "draft-ietf-oauth-attestation-based-client-auth §5.1"
+
+
+class AttestationPoPReplayed(AttestationRejected):
+    code = "attestation_pop_replayed"
+    description = "the attestation proof was already used"
+    spec = "draft-ietf-oauth-attestation-based-client-auth §11.1"
+
+
+class AttestationPoPStale(AttestationRejected):
+    code = "attestation_pop_stale"
+    description = "the attestation proof is too old or from the future"
+    spec = "draft-ietf-oauth-attestation-based-client-auth §7.3"
+
+
+class AttestationPoPAudience(AttestationRejected):
+    code = "attestation_pop_audience"
+    description = "the attestation proof is meant for another verifier"
+    spec = "draft-ietf-oauth-attestation-based-client-auth §5.1"
+
+
+class AttestationChallengeInvalid(AttestationRejected):
+    code = "use_attestation_challenge"
+    description = "the attestation proof must carry a challenge from the challenge endpoint"
+    spec = "draft-ietf-oauth-attestation-based-client-auth §6"
+
+
+class AttestationChallengeUsed(AttestationRejected):
+    code = "attestation_challenge_used"
+    description = "the attestation challenge was already used"
+    spec = "draft-ietf-oauth-attestation-based-client-auth §6"
+
+
+class PlatformAttestationInvalid(AttestationRejected):
+    code = "platform_attestation_invalid"
+    description = "the platform attestation is malformed"
+
+
+class PlatformChainUntrusted(PlatformAttestationInvalid):
+    code = "platform_chain_untrusted"
+    description = "the platform attestation's certificate chain does not reach a trusted root"
+
+
+class PlatformAppMismatch(PlatformAttestationInvalid):
+    code = "platform_app_mismatch"
+    description = "the platform attestation is for another app"
+
+
+class PlatformNonceMismatch(PlatformAttestationInvalid):
+    code = "platform_nonce_mismatch"
+    description = "the platform attestation does not carry this challenge"
+
+
+class ProofRequired(NotAuthenticated):
+    code = "proof_required"
+    description = "a proof signed by the instance key is required"
+    spec = "RFC 9449 §4.1"
+
+
+class ProofInvalid(NotAuthenticated):
+    code = "proof_invalid"
+    description = "the instance proof is invalid"
+    spec = "RFC 9449 §4.3"
+
+
+class ProofReplayed(NotAuthenticated):
+    code = "proof_replayed"
+    description = "the instance proof was already used"
+    spec = "RFC 9449 §11.1"
+
+
+class ProofStale(NotAuthenticated):
+    code = "proof_stale"
+    description = "the instance proof is too old or from the future"
+    spec = "RFC 9449 §11.1"
+
+
+class ProofNonceRequired(NotAuthenticated):
+    code = "use_proof_nonce"
+    description = "the instance proof must carry the nonce from the DPoP-Nonce header"
+    spec = "RFC 9449 §9"
+
+
+class ProofKeyMismatch(NotAuthenticated):
+    code = "proof_key_mismatch"
+    description = "the session handle belongs to another instance key"
+    spec = "RFC 9449 §4.3"
+
+
+class InstanceUnknown(NotAuthenticated):
+    code = "instance_unknown"
+    description = "this app instance is not registered"
 
 
 # -- 403 -----------------------------------------------------------------------------------------

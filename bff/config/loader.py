@@ -33,6 +33,7 @@ from bff.errors import ConfigError, Problem
 ENV_PREFIX = "BFF_"
 SECRET_ENV_CLIENT_KEY = "BFF_SECRETS__CLIENT_KEY"
 SECRET_ENV_COOKIE_KEYS = "BFF_SECRETS__COOKIE_KEYS"
+SECRET_ENV_REGISTRATION_TOKEN = "BFF_SECRETS__REGISTRATION_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class LoadedConfig:
     source: Callable[[], LoadedConfig] | None = field(default=None, compare=False)
     # where relative file names (TLS certificates) resolve
     base_dir: Path = Path()
+    # the mobile door's trusted attesters (kid → public JWK) and initial access token
+    attester_jwks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    registration_token: str = ""
 
     def __repr__(self) -> str:
         return "LoadedConfig(<secrets redacted>)"
@@ -86,11 +90,60 @@ def load_settings_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str
     base = base_dir or Path.cwd()
     client_jwks, seal_keys = _load_secrets(settings, env, base, problems)
     problems.extend(check_tls_files(settings, base))
+    attesters, token = _load_mobile(settings, env, base, problems)
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(settings=settings, client_jwk=client_jwks[0], seal_keys=seal_keys,
                         client_jwks=[k for k in client_jwks if k], base_dir=base,
-                        source=lambda: load_settings_from_mapping(raw, environ, base_dir))
+                        source=lambda: load_settings_from_mapping(raw, environ, base_dir),
+                        attester_jwks=attesters, registration_token=token)
+
+
+def _load_mobile(s: Settings, env: Mapping[str, str], base: Path, problems: list[Problem]
+                 ) -> tuple[dict[str, dict[str, Any]], str]:
+    """The mobile door's attester keys and initial access token, when it is enabled."""
+    m = s.mobile
+    if not m.enabled:
+        return {}, ""
+    if not m.redirect_uri.startswith("https://"):
+        # a claimed https link (universal/app link): a custom scheme can be claimed by any app
+        problems.append(Problem("mobile.redirect_uri", "must be an https URL (a claimed link)"))
+    if not m.apps:
+        problems.append(Problem("mobile.apps", "at least one app identity is required"))
+    if not m.attesters:
+        problems.append(Problem("mobile.attesters", "at least one trusted attester is required"))
+    for key, value in (("challenge_ttl", m.challenge_ttl), ("proof_max_age", m.proof_max_age),
+                       ("registrations_per_hour", m.registrations_per_hour),
+                       ("nonce_ttl", m.nonce_ttl)):
+        if not 1 <= value <= 86400:
+            problems.append(Problem(f"mobile.{key}", "must be between 1 and 86400"))
+    if s.session.store != "server":
+        problems.append(Problem("mobile.enabled", "needs session.store = \"server\""))
+    attesters: dict[str, dict[str, Any]] = {}
+    for i, a in enumerate(m.attesters):
+        key = f"mobile.attesters[{i}]"
+        if not a.kid or a.kid in attesters:
+            problems.append(Problem(f"{key}.kid", "must be a unique, non-empty key id"))
+            continue
+        jwk = _read_json(base / a.jwk_file, f"{key}.jwk_file", problems) if a.jwk_file else None
+        if jwk is None:
+            if not a.jwk_file:
+                problems.append(Problem(f"{key}.jwk_file", "is required"))
+            continue
+        if not isinstance(jwk, dict) or "d" in jwk or jwk.get("kty") not in ("EC", "RSA", "OKP"):
+            problems.append(Problem(f"{key}.jwk_file", "must be a public asymmetric JWK"))
+            continue
+        attesters[a.kid] = jwk
+    token = env.get(SECRET_ENV_REGISTRATION_TOKEN, "")
+    if not token and m.initial_access_token_file:
+        try:
+            token = (base / m.initial_access_token_file).read_text(encoding="utf-8").strip()
+        except OSError:
+            problems.append(Problem("mobile.initial_access_token_file", "is not readable"))
+    if not token:
+        problems.append(Problem("mobile.initial_access_token_file",
+                                f"is required (or set {SECRET_ENV_REGISTRATION_TOKEN})"))
+    return attesters, token
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:

@@ -148,6 +148,35 @@ class RouteSettings:
 
 
 @dataclass(frozen=True)
+class AttesterSettings:
+    """One trusted attester: its key id and the file of its public JWK."""
+
+    kid: str = ""
+    jwk_file: str = ""
+
+
+@dataclass(frozen=True)
+class MobileSettings:
+    """The mobile front door (DESIGN §6); off unless enabled."""
+
+    enabled: bool = False
+    # the app's claimed https link the AS redirects to after sign-in
+    redirect_uri: str = ""
+    # app identities (the attestation's ``sub``) allowed to register
+    apps: list[str] = field(default_factory=list)
+    attesters: list[AttesterSettings] = field(default_factory=list)
+    # RFC 7591 §3: the initial access token for registrations (or BFF_SECRETS__REGISTRATION_TOKEN)
+    initial_access_token_file: str = ""
+    challenge_ttl: int = 300
+    # how old a PoP or instance proof may be (seconds), either side of now
+    proof_max_age: int = 60
+    registrations_per_hour: int = 10
+    # instance proofs must carry a nonce the BFF issued (RFC 9449 §9)
+    require_nonce: bool = True
+    nonce_ttl: int = 300
+
+
+@dataclass(frozen=True)
 class InsecureSettings:
     """Weakenings for development only; each one is logged loudly at start-up."""
 
@@ -166,4 +195,5 @@ class Settings:
     cors: CorsSettings = field(default_factory=CorsSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     routes: list[RouteSettings] = field(default_factory=list)
+    mobile: MobileSettings = field(default_factory=MobileSettings)
     insecure: InsecureSettings = field(default_factory=InsecureSettings)

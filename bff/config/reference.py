@@ -121,6 +121,19 @@ DOCS: dict[str, str] = {
     "routes.tls_cert_file": "Client certificate for this upstream (empty: oauth.tls_cert_file "
                             "when sender_constraint is mtls).",
     "routes.tls_key_file": "Its private key (PEM).",
+    "mobile.enabled": "Turn on the mobile front door (`/bff/mobile/*`); needs "
+                      '`session.store = "server"`.',
+    "mobile.redirect_uri": "The app's claimed https link the AS redirects to after sign-in.",
+    "mobile.apps": "App identities (the attestation's `sub`) allowed to register.",
+    "mobile.attesters.kid": "Key id of a trusted attester.",
+    "mobile.attesters.jwk_file": "Its public JWK.",
+    "mobile.initial_access_token_file": "The AS's initial access token for registrations "
+                                        "(RFC 7591 §3), or `BFF_SECRETS__REGISTRATION_TOKEN`.",
+    "mobile.challenge_ttl": "Seconds a registration challenge stays usable (once).",
+    "mobile.proof_max_age": "How old an attestation PoP or instance proof may be (seconds).",
+    "mobile.registrations_per_hour": "Registrations allowed per app identity per hour.",
+    "mobile.require_nonce": "Instance proofs must carry a nonce the BFF issued (RFC 9449 §9).",
+    "mobile.nonce_ttl": "Seconds a BFF-issued proof nonce stays valid.",
     "insecure.plain_http_cookies": "Drop `__Host-` and Secure (plain-http loopback only).",
     "insecure.allow_algorithms": "Algorithms beyond PS256/ES256/EdDSA (never none or HS*).",
     "insecure.logout_token_without_typ": "Accept logout tokens whose typ is missing or a generic "
@@ -130,6 +143,7 @@ DOCS: dict[str, str] = {
 
 TABLE_NOTES = {
     "routes": "An array of tables (`[[routes]]`), one per upstream API.",
+    "mobile": "`attesters` is an array of tables (`[[mobile.attesters]]`).",
     "insecure": "Development only; each one set is logged loudly at start-up.",
 }
 

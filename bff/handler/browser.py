@@ -26,13 +26,19 @@ from bff.errors import (
     InvalidSeal,
     LoginFailed,
     MalformedBody,
+    MobileCredentialOnBrowserDoor,
     ParameterNotAllowed,
     SessionExpired,
     SessionRequired,
     StoreUnavailable,
 )
 from bff.handler.login_tokens import code_exchange_resources, login_tokens, userinfo_at_login
-from bff.handler.service import DEFAULT_RESOURCE, Call, SessionService
+from bff.handler.service import (
+    DEFAULT_RESOURCE,
+    Call,
+    SessionService,
+    requested_max_age,
+)
 from bff.handler.service import ActiveSession as ServiceSession
 from bff.oauth.authorization_response import (
     check_authorization_response,
@@ -52,14 +58,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 
-def requested_max_age(params: Mapping[str, str]) -> int | None:
-    """The ``max_age`` a login asks for (OIDC Core §3.1.2.1), or None."""
-    raw = params.get("max_age")
-    if raw is None:
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
-        raise MalformedBody("max_age must be a non-negative integer")
-    return int(raw)
 
 
 
@@ -155,6 +153,9 @@ class BrowserHandler:
             if self.names.session in cookies:
                 raise SessionExpired("the session is no longer in the store")
             raise SessionRequired("no session cookie")
+        if session.instance is not None:
+            # a mobile session's handle is worth nothing without the instance key's proof
+            raise MobileCredentialOnBrowserDoor("a mobile session handle on the browser door")
         presented = session
         session = await self.service.check(session)
         if require_csrf and (csrf is None or not hmac.compare_digest(

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bff.config.model import Settings
-from bff.errors import AuthorizationServerError, BFFError, IDTokenInvalid, SessionExpired
+from bff.errors import (
+    AuthorizationServerError,
+    BFFError,
+    IDTokenInvalid,
+    MalformedBody,
+    SessionExpired,
+)
 from bff.handler.backchannel import SessionRevocations
 from bff.handler.refresh import SingleFlightRefresher
 from bff.oauth.client import FapiClient
@@ -50,6 +56,16 @@ def split_token_key(key: str) -> tuple[str, str]:
     return resource, scope
 
 
+def requested_max_age(params: Mapping[str, str]) -> int | None:
+    """The ``max_age`` a login asks for (OIDC Core §3.1.2.1), or None."""
+    raw = params.get("max_age")
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise MalformedBody("max_age must be a non-negative integer")
+    return int(raw)
+
+
 def check_userinfo_sub(claims: dict[str, Any], sub: str) -> dict[str, Any]:
     """OIDC Core §5.3.2: a userinfo response about another subject must not be used."""
     if claims.get("sub") != sub:
@@ -77,12 +93,14 @@ class Call:
     """What a front door needs to authenticate a proxied call: no framework types."""
 
     method: str
-    url: str
+    path: str
     headers: Mapping[str, str]
     raw_headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 Authenticator = Callable[[Call], Awaitable[ActiveSession]]
+# the AS client a session's tokens belong to (a mobile instance has its own client id)
+ClientResolver = Callable[[Session], Awaitable[FapiClient]]
 
 
 class SessionService:
@@ -99,6 +117,13 @@ class SessionService:
         self._keys: dict[str, DPoPKey] = {}
         self.idle = settings.session.idle_timeout
         self.absolute = settings.session.absolute_timeout
+        self.resolver: ClientResolver | None = None
+
+    async def client_for(self, session: Session) -> FapiClient:
+        """The AS client of the session: the BFF's own, or its app instance's."""
+        if session.client_id is None or self.resolver is None:
+            return self.client
+        return await self.resolver(session)
 
     # -- lifetimes ---------------------------------------------------------------------------
 
@@ -169,8 +194,9 @@ class SessionService:
             raise SessionExpired("no refresh token")
         resource, scope = split_token_key(key)
         dpop_key = self.dpop_key(session)
+        client = await self.client_for(session)
         try:
-            tokens = await self.client.refresh(session.refresh_token, dpop_key,
+            tokens = await client.refresh(session.refresh_token, dpop_key,
                                                resource or None, scope or None)
         except AuthorizationServerError as exc:
             if exc.oauth_error == "invalid_grant":
@@ -181,7 +207,7 @@ class SessionService:
             # OIDC Core §12.2: validated as at login, then same iss (the configured issuer,
             # checked above), same sub, aud with the client; otherwise the refresh is refused
             # and the session stays as it was
-            claims = await self.client.validate_id_token(tokens.id_token, None,
+            claims = await client.validate_id_token(tokens.id_token, None,
                                                          access_token=tokens.access_token)
             check_refreshed_id_token(claims, sub=session.sub,
                                      auth_time=session.claims.get("auth_time"))
@@ -202,13 +228,14 @@ class SessionService:
         retries, as the proxy does (RFC 6750 §3.1).
         """
         token = await self.access_token(active, DEFAULT_RESOURCE)
+        client = await self.client_for(active.session)
         try:
-            claims = await self.client.userinfo(token.token, self.dpop_key(active.session))
+            claims = await client.userinfo(token.token, self.dpop_key(active.session))
         except AuthorizationServerError as exc:
             if exc.oauth_error != "invalid_token":
                 raise
             token = await self.access_token(active, DEFAULT_RESOURCE, force=True)
-            claims = await self.client.userinfo(token.token, self.dpop_key(active.session))
+            claims = await client.userinfo(token.token, self.dpop_key(active.session))
         return check_userinfo_sub(claims, active.session.sub)
 
     # -- ending ------------------------------------------------------------------------------
@@ -221,12 +248,13 @@ class SessionService:
         """
         await self.revocations.end_session(session)
         if session.refresh_token:
-            await self._revoke_best_effort(session.refresh_token)
+            await self._revoke_best_effort(session, session.refresh_token)
 
-    async def _revoke_best_effort(self, refresh_token: str) -> None:
+    async def _revoke_best_effort(self, session: Session, refresh_token: str) -> None:
         """Revoke within a bounded wait; a failure is logged and counted, never fatal."""
         try:
-            await asyncio.wait_for(self.client.revoke(refresh_token, "refresh_token"),
+            client = await self.client_for(session)
+            await asyncio.wait_for(client.revoke(refresh_token, "refresh_token"),
                                    min(self.settings.oauth.http_timeout, REVOCATION_WAIT))
         except (BFFError, TimeoutError) as exc:
             code = exc.code if isinstance(exc, BFFError) else "timeout"
@@ -237,7 +265,7 @@ class SessionService:
     async def logout_url(self, session: Session) -> str | None:
         """The AS's end-session URL for the session, or None when it cannot be built."""
         try:
-            return await self.client.logout_url(session.id_token)
+            return await (await self.client_for(session)).logout_url(session.id_token)
         except BFFError as exc:
             log.warning("logout URL unavailable", extra={"code": exc.code})
             return None

@@ -138,10 +138,10 @@ class UpstreamPool:
             await session.close()
 
 
-def call_of(scope: Scope, url: str) -> Call:
+def call_of(scope: Scope) -> Call:
     """The proxied call as a front door sees it (headers: the last value of each name)."""
     raw = tuple(scope["headers"])
-    return Call(method=scope["method"], url=url,
+    return Call(method=scope["method"], path=scope["path"],
                 headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw},
                 raw_headers=raw)
 
@@ -198,7 +198,7 @@ class ProxyRoute:
         url = self.base + (tail or "")
         if query:
             url += "?" + query.decode("latin-1")
-        active = await self.authenticate(call_of(scope, url))
+        active = await self.authenticate(call_of(scope))
         body = await self._body(scope, receive)
         headers = request_headers(scope["headers"], self.allowed_headers)
         headers.append(("X-Request-Id", current_request_id() or new_request_id()))

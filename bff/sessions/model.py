@@ -34,6 +34,9 @@ class Session:
     as_sid: str | None = None
     id_token: str | None = None
     generation: int = 0
+    # mobile sessions: the instance key's thumbprint and the instance's client id at the AS
+    instance: str | None = None
+    client_id: str | None = None
 
     def __repr__(self) -> str:
         return f"Session(session_id=<redacted>, sub={self.sub!r}, generation={self.generation})"

@@ -58,3 +58,38 @@ def session_latest(session_ref: str) -> str:
 def session_generation(session_ref: str) -> str:
     """The number of a session's newest token generation (small: read on every load)."""
     return f"{PREFIX}session-generation:{session_ref}"
+
+
+def mobile_challenge(challenge: str) -> str:
+    """An attestation challenge the BFF issued and that is not spent yet."""
+    return f"{PREFIX}mobile-challenge:{challenge}"
+
+
+def mobile_challenge_used(challenge: str) -> str:
+    """An attestation challenge already spent (tells "reused" apart from "never issued")."""
+    return f"{PREFIX}mobile-challenge-used:{challenge}"
+
+
+def mobile_pop_jti(jti: str) -> str:
+    """An attestation PoP ``jti`` already accepted (replay cache)."""
+    return f"{PREFIX}mobile-pop-jti:{jti}"
+
+
+def mobile_proof_jti(jkt: str, jti: str) -> str:
+    """An instance proof ``jti`` already accepted, per instance key (replay cache)."""
+    return f"{PREFIX}mobile-proof-jti:{jkt}:{jti}"
+
+
+def mobile_instance(jkt: str) -> str:
+    """An app instance's registration, keyed by its instance key's thumbprint."""
+    return f"{PREFIX}mobile-instance:{jkt}"
+
+
+def mobile_login(state_ref: str) -> str:
+    """A mobile login transaction (keyed by a hash of its ``state``)."""
+    return f"{PREFIX}mobile-login:{state_ref}"
+
+
+def mobile_registrations(app: str, window: int) -> str:
+    """The count of registrations of one attested app in one rate-limit window."""
+    return f"{PREFIX}mobile-registrations:{app}:{window}"

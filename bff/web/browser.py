@@ -10,7 +10,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from bff.errors import BFFError, InvalidSeal, MalformedBody, SessionExpired, SessionRequired
+from bff.errors import (
+    BFFError,
+    InvalidSeal,
+    MalformedBody,
+    MobileCredentialOnBrowserDoor,
+    SessionExpired,
+    SessionRequired,
+)
 from bff.handler.browser import BrowserHandler, Outcome
 from bff.sessions.cookies import request_cookies
 from bff.web.errors import error_response
@@ -74,13 +81,18 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 
 def browser_routes(handler: BrowserHandler, prefix: str,
-                   clear_cookie_headers: Callable[[Request], list[str]]) -> list[BaseRoute]:
-    """The ``/bff`` routes."""
+                   clear_cookie_headers: Callable[[Request], list[str]],
+                   refuse_proofs: bool = False) -> list[BaseRoute]:
+    """The ``/bff`` routes; ``refuse_proofs``: the mobile door is on, so a proof or handle
+    sent here is a mobile client at the wrong door."""
 
     def endpoint(fn: Callable[[Request], Awaitable[Outcome]],
                  extra_headers: dict[str, str] | None = None) -> Endpoint:
         async def run(request: Request) -> Response:
             try:
+                if refuse_proofs and ("dpop" in request.headers or request.headers.get(
+                        "authorization", "").lower().startswith("dpop ")):
+                    raise MobileCredentialOnBrowserDoor("instance proof on the browser door")
                 return json_response(await fn(request), extra_headers=extra_headers)
             except BFFError as exc:
                 return browser_error(exc, request, clear_cookie_headers(request))

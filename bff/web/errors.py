@@ -25,6 +25,7 @@ STATUS: dict[type[e.BFFError], int] = {
     e.HeadersTooLarge: 431,
     e.EndpointNotFound: 404,
     e.MethodNotAllowed: 405,
+    e.RateLimited: 429,
     e.RequestRejected: 400,
     e.NotAuthenticated: 401,
     e.InvalidSeal: 401,

@@ -15,7 +15,7 @@ from bff.config.reference import DOCS, model_keys, render_reference
 from tests.unit.config.test_loader import write_keys
 
 REFERENCE = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
-ROW = re.compile(r"^\| `([a-z_]+)` \| [^|]+ \| `((?:[^`\\]|\\.)*)` \|")
+ROW = re.compile(r"^\| `([a-z_.]+)` \| [^|]+ \| `((?:[^`\\]|\\.)*)` \|")
 REQUIRED = {"server.public_url": "https://app.example", "oauth.issuer": "https://as.example",
             "oauth.client_id": "bff", "oauth.client_key_file": "client.jwk",
             "oauth.redirect_uri": "https://app.example/",
@@ -54,10 +54,13 @@ def test_check_config_accepts_every_documented_key_at_its_documented_default(
     write_keys(tmp_path, client_jwk, cookie_jwk)
     raw: dict[str, Any] = {}
     for name, default in documented().items():
-        table, key = name.split(".")
+        table, key = name.split(".", 1)
         value = REQUIRED.get(name, default)
         if table == "routes":
             raw.setdefault("routes", [{}])[0][key] = value
+        elif "." in key:  # a key of an array of tables inside a table: [[mobile.attesters]]
+            sub, leaf = key.split(".")
+            raw.setdefault(table, {}).setdefault(sub, [{}])[0][leaf] = value
         else:
             raw.setdefault(table, {})[key] = value
     assert set(documented()) == {k.name for k in model_keys()}
@@ -66,17 +69,17 @@ def test_check_config_accepts_every_documented_key_at_its_documented_default(
 
 
 def misspell(name: str) -> str:
-    table, key = name.split(".")
-    return f"{table}.{key[:-1]}"  # the last letter dropped
+    return name[:-1]  # the last letter dropped
 
 
 @pytest.mark.parametrize("name", sorted(DOCS))
 def test_a_misspelt_key_is_refused_by_name(name: str, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    table, key = misspell(name).split(".")
-    header = "[[routes]]" if table == "routes" else f"[{table}]"
+    table, _, key = misspell(name).rpartition(".")
+    header = f"[[{table}]]" if table in ("routes", "mobile.attesters") else f"[{table}]"
     path = tmp_path / "bff.toml"
     path.write_text(f"{header}\n{key} = 1\n")
     assert main(["check-config", str(path)]) == 2
-    shown = misspell(name).replace("routes.", "routes[0].")
+    shown = (misspell(name).replace("routes.", "routes[0].")
+             .replace("mobile.attesters.", "mobile.attesters[0]."))
     assert f"  - {shown}: unknown key" in capsys.readouterr().err
