@@ -66,6 +66,10 @@ class OAuthSettings:
     fetch_userinfo_at_login: bool = True
     request_objects: bool = False
     response_mode: str = ""
+    # RFC 9396: authorization_details types a login may carry, each with the members it may
+    # have besides "type" (none by default: rich authorization requests are refused)
+    authorization_details_types: dict[str, list[str]] = field(default_factory=dict)
+    authorization_details_max_bytes: int = 2048
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,7 @@ function staticClient(c) {
     response_types: ['code'],
     require_pushed_authorization_requests: true,
     require_auth_time: true,
+    authorization_details_types: [PAYMENT_TYPE],
     ...c,
   };
   if (metadata.backchannel_logout_uri && metadata.backchannel_logout_session_required === undefined) {
@@ -420,7 +421,8 @@ const configuration = {
     return devAccount(id);
   },
   claims: {
-    openid: ['sub'],
+    // how the user signed in goes into every ID token, not only when acr_values asked for it
+    openid: ['sub', 'acr', 'amr', 'auth_time'],
     profile: ['name', 'given_name', 'family_name'],
     email: ['email', 'email_verified'],
   },
