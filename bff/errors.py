@@ -17,8 +17,8 @@
     │   ├── LoginTransactionMissing, LoginTransactionUsed
     │   ├── AttestationRejected     one code per attestation rule (mobile door)
     │   └── Proof*, InstanceUnknown instance-bound proofs (mobile door)
-    ├── Forbidden                   CSRF / Origin checks
-    │   ├── CSRFFailed, OriginNotAllowed
+    ├── Forbidden                   CSRF / Origin checks, step-up, missing approvals
+    │   ├── CSRFFailed, OriginNotAllowed, StepUpRequired, AuthorizationMissing
     ├── UpstreamFailure
     │   ├── AuthorizationServerUnavailable   as_unreachable, as_timeout
     │   ├── AuthorizationServerError         as_error, use_dpop_nonce
@@ -100,6 +100,12 @@ class InvalidReturnTo(RequestRejected):
 class ParameterNotAllowed(RequestRejected):
     code = "parameter_not_allowed"
     description = "an authorization parameter is not in the allowlist"
+
+
+class AuthorizationDetailsNotAllowed(RequestRejected):
+    code = "authorization_details_not_allowed"
+    description = "authorization_details is malformed, too large or of a type not allowed"
+    spec = "RFC 9396 §2"
 
 
 class AuthorizationErrorResponse(RequestRejected):
@@ -354,6 +360,26 @@ class OriginNotAllowed(Forbidden):
     description = "the request origin is not allowed"
 
 
+class StepUpRequired(Forbidden):
+    """The API wants a stronger or more recent sign-in; the session stays as it is."""
+
+    code = "step_up_required"
+    description = "the API requires a stronger or more recent sign-in"
+    spec = "RFC 9470 §3"
+
+    def __init__(self, detail: str = "", *, acr_values: str | None = None,
+                 max_age: int | None = None) -> None:
+        super().__init__(detail)
+        self.acr_values = acr_values
+        self.max_age = max_age
+
+
+class AuthorizationMissing(Forbidden):
+    code = "authorization_missing"
+    description = "no approval for this call: it was never given, or already used"
+    spec = "RFC 9396 §7"
+
+
 # -- 502 / 504 -----------------------------------------------------------------------------------
 
 
@@ -420,6 +446,12 @@ class NonceMismatch(ProtocolViolation):
     code = "nonce_mismatch"
     description = "the ID token nonce does not match the login"
     spec = "OpenID Connect Core §3.1.3.7"
+
+
+class AcrNotSatisfied(ProtocolViolation):
+    code = "acr_not_satisfied"
+    description = "the sign-in did not reach the authentication level that was asked for"
+    spec = "RFC 9470 §4"
 
 
 class BearerDowngrade(ProtocolViolation):

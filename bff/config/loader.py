@@ -202,6 +202,14 @@ def _coerce(tp: Any, value: Any, key: str, problems: list[Problem]) -> Any:
             return [_build(item_cls, v, f"{key}[{i}].", problems) for i, v in enumerate(value)]
         items = [_coerce(inner, v, f"{key}[{i}]", problems) for i, v in enumerate(value)]
         return _INVALID if _INVALID in items else items
+    if origin is dict and typing.get_args(tp)[1] is not str:
+        # a table of typed values (e.g. lists of strings)
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            problems.append(Problem(key, "must be a table"))
+            return _INVALID
+        value_type = typing.get_args(tp)[1]
+        table = {k: _coerce(value_type, v, f"{key}.{k}", problems) for k, v in value.items()}
+        return _INVALID if _INVALID in table.values() else table
     if origin is dict:
         if not isinstance(value, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
@@ -322,6 +330,13 @@ def _check(s: Settings) -> list[Problem]:
         p.append(Problem("oauth.metadata_ttl", "must be between 60 and 86400 seconds"))
     if s.oauth.http_timeout <= 0:
         p.append(Problem("oauth.http_timeout", "must be positive"))
+    if not 64 <= s.oauth.authorization_details_max_bytes <= 16384:
+        p.append(Problem("oauth.authorization_details_max_bytes",
+                         "must be between 64 and 16384 bytes"))
+    for kind, members in s.oauth.authorization_details_types.items():
+        if not kind or "type" in members or len(set(members)) != len(members):
+            p.append(Problem(f"oauth.authorization_details_types.{kind}",
+                             "must list distinct member names other than type"))
     for k in s.oauth.authorization_params:
         if k in ("response_type", "redirect_uri", "state", "nonce", "code_challenge",
                  "code_challenge_method", "client_id", "dpop_jkt", "scope", "request_uri"):

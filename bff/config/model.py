@@ -94,6 +94,10 @@ class OAuthSettings:
     tls_key_file: str = ""
     tls_ca_file: str = ""
     tls_reload_interval: float = 60.0
+    # RFC 9396: authorization_details types a login may carry, each with the members it may
+    # have besides "type" (none by default: rich authorization requests are refused)
+    authorization_details_types: dict[str, list[str]] = field(default_factory=dict)
+    authorization_details_max_bytes: int = 2048
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,12 @@ DOCS: dict[str, str] = {
     "oauth.tls_ca_file": "CA bundle for the AS's mTLS endpoints (empty: the system CAs).",
     "oauth.tls_reload_interval": "Seconds between re-reads of the certificate files (also on "
                                  "SIGHUP).",
+    "oauth.authorization_details_types": "RFC 9396 types a login may carry, each with the members "
+                                         "it may have besides `type` (none by default: every "
+                                         "`authorization_details` is refused before the AS is "
+                                         "called).",
+    "oauth.authorization_details_max_bytes": "Largest `authorization_details` JSON sent at PAR "
+                                             "(64..16384).",
     "session.store": '"cookie" (stateless) or "server" (id in the cookie, session in the store).',
     "session.idle_timeout": "Seconds without a call before a session ends.",
     "session.absolute_timeout": "Seconds after login when a session ends, however active.",

@@ -33,6 +33,7 @@ from bff.errors import (
     StoreUnavailable,
 )
 from bff.handler.login_tokens import code_exchange_resources, login_tokens, userinfo_at_login
+from bff.handler.purpose import new_purpose_id
 from bff.handler.service import (
     DEFAULT_RESOURCE,
     Call,
@@ -40,6 +41,7 @@ from bff.handler.service import (
     requested_max_age,
 )
 from bff.handler.service import ActiveSession as ServiceSession
+from bff.handler.step_up import ID_TOKEN_ONLY, check_acr, continued, is_step_up, login_parameters
 from bff.oauth.authorization_response import (
     check_authorization_response,
     parse_authorization_response,
@@ -200,17 +202,28 @@ class BrowserHandler:
                 isinstance(k, str) and isinstance(v, str) and len(v) <= 4096
                 for k, v in extra.items()):
             raise MalformedBody("extraParams must be an object of strings")
+        extra = login_parameters(body, extra, self.settings.oauth)
         allowed = set(self.settings.oauth.extra_params_allowlist)
         refused = sorted(k for k in extra if k not in allowed)
         if refused:
             raise ParameterNotAllowed(f"extraParams not allowed: {', '.join(refused)[:200]}")
         max_age = requested_max_age({**self.settings.oauth.authorization_params, **extra})
         dpop_key = DPoPKey.generate(self.settings.oauth.dpop_algorithm, self.clock)
+        current = await self._current_session(cookies) if is_step_up(extra) else None
+        purpose_id = None
+        if "authorization_details" in extra:
+            # a payment approval belongs to a session, and its token to the session's key
+            if current is None:
+                raise SessionRequired("authorization_details need a session")
+            dpop_key = DPoPKey(current.dpop_jwk, self.clock)
+            purpose_id = new_purpose_id()
         txn = LoginTransaction(transaction_id=secrets.token_urlsafe(16),
                                state=secrets.token_urlsafe(32), nonce=secrets.token_urlsafe(32),
                                code_verifier=secrets.token_urlsafe(48),
                                dpop_jwk=dpop_key.private_jwk, return_to=return_to,
-                               created_at=self.clock(), max_age=max_age)
+                               created_at=self.clock(), max_age=max_age,
+                               session_id=current.session_id if current else None,
+                               acr_values=extra.get("acr_values"), purpose_id=purpose_id)
         url = await self.client.push_authorization(AuthorizationRequest(
             state=txn.state, nonce=txn.nonce, code_verifier=txn.code_verifier, dpop_key=dpop_key,
             resource=tuple(self.settings.oauth.resources), extra_params=extra))
@@ -236,9 +249,13 @@ class BrowserHandler:
                                             issuer=self.settings.oauth.issuer)
         dpop_key = DPoPKey(txn.dpop_jwk, self.clock)
         try:
+            oauth = self.settings.oauth
+            # a payment approval's token is for the API (the first configured resource): it
+            # has no refresh token to get one later
+            resources = ((tuple(oauth.resources[:1]) if oauth.resource_strategy != "none" else ())
+                         if txn.purpose_id else code_exchange_resources(oauth))
             tokens = await self.client.exchange_code(
-                code.code, txn.code_verifier, dpop_key,
-                code_exchange_resources(self.settings.oauth))
+                code.code, txn.code_verifier, dpop_key, resources)
         except AuthorizationServerError as exc:
             if exc.oauth_error in ("invalid_grant", "access_denied"):
                 raise LoginFailed(f"code exchange refused: {exc.oauth_error}") from exc
@@ -248,11 +265,29 @@ class BrowserHandler:
         claims = await self.client.validate_id_token(
             tokens.id_token, txn.nonce, access_token=tokens.access_token,
             requested_max_age=txn.max_age)
-        profile = await userinfo_at_login(self.client, self.settings.oauth, tokens.access_token,
-                                          dpop_key, str(claims["sub"]))
+        check_acr(txn, claims)
+        profile = {} if txn.purpose_id else await userinfo_at_login(
+            self.client, self.settings.oauth, tokens.access_token, dpop_key, str(claims["sub"]))
         now = self.clock()
-        merged = {**profile, **claims}
+        merged = {**{k: v for k, v in profile.items() if k not in ID_TOKEN_ONLY}, **claims}
         kept = {k: merged[k] for k in self.settings.oauth.claims if k in merged}
+        if txn.session_id is not None:
+            current = await self._current_session(cookies)
+            if current is not None and current.session_id == txn.session_id:
+                session = continued(current, txn, tokens, claims, kept, now)
+                if tokens.id_token and self.settings.oauth.id_token_hint_in_logout and (
+                        txn.purpose_id is None):
+                    session = session.with_changes(id_token=tokens.id_token)
+                saved = await self.sessions.save(session, cookies, self._ttl(session))
+                log.info("session continued", extra={"event": "step_up", "sub": session.sub})
+                METRICS.events.inc(event="payment_approval" if txn.purpose_id else "step_up")
+                answer = {"isLoggedIn": True, "handled": True, "returnTo": txn.return_to,
+                          "csrfToken": session.csrf_token}
+                if txn.purpose_id:
+                    answer["purposeId"] = txn.purpose_id
+                return Outcome(answer, cleared + saved)
+            if txn.purpose_id is not None:
+                raise SessionRequired("the session of this approval has ended")
         session = Session(
             session_id=secrets.token_urlsafe(32), sub=str(claims["sub"]), claims=kept,
             dpop_jwk=txn.dpop_jwk, csrf_token=secrets.token_urlsafe(32), created_at=now,
@@ -267,6 +302,13 @@ class BrowserHandler:
         METRICS.events.inc(event="login")
         return Outcome({"isLoggedIn": True, "handled": True, "returnTo": txn.return_to,
                         "csrfToken": session.csrf_token}, cleared + saved)
+
+    async def _current_session(self, cookies: Mapping[str, str]) -> Session | None:
+        """The caller's valid session, or None."""
+        try:
+            return (await self.load(cookies)).session
+        except (SessionRequired, SessionExpired):
+            return None
 
     async def _end_replaced_session(self, cookies: Mapping[str, str]) -> None:
         """A new login replaces an existing session: end it everywhere, drop it from the store.

@@ -24,7 +24,9 @@ from bff.errors import (
     PayloadTooLarge,
     ResourceServerTimeout,
     ResourceServerUnavailable,
+    StepUpRequired,
 )
+from bff.handler.purpose import take_purpose_token
 from bff.handler.service import ActiveSession, Authenticator, Call, SessionService, token_key
 from bff.oauth.dpop import NonceCache
 from bff.proxy.headers import (
@@ -34,6 +36,7 @@ from bff.proxy.headers import (
     response_headers,
 )
 from bff.proxy.paths import check_tail
+from bff.proxy.step_up import step_up_of
 from bff.proxy.tls import RouteTLS
 from bff.sessions.model import AccessToken
 from bff.telemetry.request_id import current_request_id, new_request_id
@@ -45,6 +48,8 @@ log = logging.getLogger("bff.proxy")
 REPLAYABLE_BODY = 1024 * 1024
 SMALL_BODY = 64 * 1024
 # RFC 9110 §9.2.2: a client may repeat these automatically
+# names the one-purpose token (a payment approval) a call must use instead of the session's
+PURPOSE_HEADER = b"x-bff-purpose"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
@@ -208,7 +213,13 @@ class ProxyRoute:
                         ("X-Forwarded-Host", header(scope, b"host") or "")]
             if client:
                 headers.append(("X-Forwarded-For", str(client[0])))
-        upstream = await self._send_with_retries(method, url, headers, body, active)
+        try:
+            upstream = await self._send_with_retries(method, url, headers, body, active,
+                                                     header(scope, PURPOSE_HEADER))
+        except StepUpRequired as exc:
+            # the session stays: its cookies (a used purpose token dropped) go with the answer
+            await send_error(send, exc, scope["path"], active.answer_headers())
+            return
         await self._relay(upstream.response, active, send)
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes | AsyncIterator[bytes] | None:
@@ -249,10 +260,15 @@ class ProxyRoute:
 
     async def _send_with_retries(self, method: str, url: str, headers: list[tuple[str, str]],
                                  body: bytes | AsyncIterator[bytes] | None,
-                                 active: ActiveSession) -> _Upstream:
+                                 active: ActiveSession, purpose: str | None = None) -> _Upstream:
         replayable = not hasattr(body, "__aiter__")
         nonce_retried = refreshed = False
-        token = await self.service.access_token(active, self.resource)
+        if purpose is not None:
+            # a one-purpose token (RFC 9396) is never refreshed: an expired one is refused
+            refreshed = True
+            token = await take_purpose_token(self.service, active, purpose)
+        else:
+            token = await self.service.access_token(active, self.resource)
         if (not replayable and not self.tls.certificate_bound
                 and self.nonces.get_for_origin(self.origin) is None):
             # a streamed body cannot be sent twice: learn the upstream's nonce first (§9)
@@ -262,6 +278,12 @@ class ProxyRoute:
         while True:
             response = await self._send_authorized(method, url, headers, body, token, active)
             self.nonces.remember_for_origin(self.origin, response.headers.get("DPoP-Nonce"))
+            if response.status == 401:
+                # RFC 9470 §3: a refresh or a retry cannot raise the authentication level
+                step_up = step_up_of(response.headers.getall("WWW-Authenticate", []))
+                if step_up is not None:
+                    response.release()
+                    raise step_up
             if response.status != 401 or not replayable:
                 self.stats["forwarded"] += 1
                 return _Upstream(response.status, response)

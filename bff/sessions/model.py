@@ -74,6 +74,12 @@ class LoginTransaction:
     created_at: float
     # the max_age the login asked for: the ID token's auth_time must honour it (OIDC Core §3.1.2.1)
     max_age: int | None = None
+    # a step-up (RFC 9470) or a payment approval (RFC 9396) continues this session
+    session_id: str | None = None
+    # the acr_values the login asked for: the ID token's acr must be one of them
+    acr_values: str | None = None
+    # a payment approval: its one-purpose token is kept under this id, apart from the session's
+    purpose_id: str | None = None
 
     def __repr__(self) -> str:
         return f"LoginTransaction(created_at={self.created_at}, <secrets redacted>)"

@@ -56,7 +56,12 @@ def error_body(exc: BaseException) -> tuple[int, bytes]:
         code, description = e.SessionRequired.code, e.SessionRequired.description
     else:
         code, description = exc.code, exc.description
-    body = json.dumps({"error": code, "error_description": description}).encode()
+    answer: dict[str, object] = {"error": code, "error_description": description}
+    if isinstance(exc, e.StepUpRequired):
+        # RFC 9470 §3: what the API asked for, already checked against a strict grammar
+        answer.update({k: v for k in ("acr_values", "max_age")
+                       if (v := getattr(exc, k, None)) is not None})
+    body = json.dumps(answer).encode()
     return status, body
 
 

@@ -11,6 +11,10 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import process from 'node:process';
 
+import {
+  ACR_MFA, ACR_PWD, PAYMENT_TYPE, addStepUpChecks, interactionRoutes,
+} from './interactions.mjs';
+
 function fail(message) {
   process.stderr.write(`authorization-server: ${message}\n`);
   process.exit(2);
@@ -108,9 +112,19 @@ function loadConfig(configPath) {
     fail('config: defaultResource must be a boolean');
   }
 
+  for (const key of ['totpSeedKey', 'pairwiseSalt']) {
+    if (config[key] !== undefined && (typeof config[key] !== 'string' || !config[key])) {
+      fail(`config: ${key} must be a non-empty string`);
+    }
+  }
+
   return {
     host,
     port,
+    // development values: anyone who knows them can compute every demo user's codes / subjects
+    totpSeedKey: config.totpSeedKey ?? 'bff-dev-totp',
+    totpPeriod: positiveInt(config.totpPeriod, 'totpPeriod', 30),
+    pairwiseSalt: config.pairwiseSalt ?? 'bff-dev-pairwise',
     clients: config.clients,
     resource,
     resourceScopes,
@@ -163,6 +177,8 @@ function staticClient(c) {
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     require_pushed_authorization_requests: true,
+    require_auth_time: true,
+    authorization_details_types: [PAYMENT_TYPE],
     ...c,
   };
   // mTLS block: the TLS client-auth methods sign nothing at the token endpoint
@@ -194,6 +210,47 @@ function devAccount(id) {
       };
     },
   };
+}
+
+// ---------------------------------------------------------------------------
+// rich authorization requests (RFC 9396): one type, `payment_initiation`, validated strictly
+// ---------------------------------------------------------------------------
+
+const PAYMENT_KEYS = new Set(['type', 'instructedAmount', 'creditorName', 'creditorAccount',
+  'remittanceInformationUnstructured']);
+const AMOUNT = /^(0|[1-9][0-9]{0,11})\.[0-9]{2}$/;
+
+function paymentProblem(detail) {
+  const extra = Object.keys(detail).filter((k) => !PAYMENT_KEYS.has(k));
+  if (extra.length) return `unknown member ${extra[0]}`;
+  const amount = detail.instructedAmount;
+  if (!amount || typeof amount !== 'object' || Object.keys(amount).sort().join() !== 'amount,currency') {
+    return 'instructedAmount must be {amount, currency}';
+  }
+  if (typeof amount.amount !== 'string' || !AMOUNT.test(amount.amount) || Number(amount.amount) <= 0) {
+    return 'instructedAmount.amount must be a positive decimal string with 2 places';
+  }
+  if (typeof amount.currency !== 'string' || !/^[A-Z]{3}$/.test(amount.currency)) {
+    return 'instructedAmount.currency must be an ISO 4217 code';
+  }
+  if (typeof detail.creditorName !== 'string' || !detail.creditorName.trim() || detail.creditorName.length > 140) {
+    return 'creditorName must be a non-empty string of at most 140 characters';
+  }
+  const account = detail.creditorAccount;
+  if (!account || typeof account !== 'object' || Object.keys(account).join() !== 'iban'
+    || typeof account.iban !== 'string' || !/^[A-Z]{2}[0-9]{2}[A-Z0-9 ]{8,38}$/.test(account.iban)) {
+    return 'creditorAccount must be {iban}';
+  }
+  const reference = detail.remittanceInformationUnstructured;
+  if (reference !== undefined && (typeof reference !== 'string' || reference.length > 140)) {
+    return 'remittanceInformationUnstructured must be a string of at most 140 characters';
+  }
+  return '';
+}
+
+function requestedAuthorizationDetails(ctx) {
+  const raw = ctx.oidc.params?.authorization_details;
+  return typeof raw === 'string' ? JSON.parse(raw) : undefined;
 }
 
 // ---------------------------------------------------------------------------
@@ -498,8 +555,13 @@ const mtlsBase = tlsServer ? `https://${hostForUrl}:${tlsServer.address().port}`
 
 let Provider;
 let errors;
+let interactionPolicy;
 try {
-  ({ default: Provider, errors } = await import('oidc-provider'));
+  let Check;
+  let base;
+  ({ default: Provider, errors, interactionPolicy: { Check, base } } = await import('oidc-provider'));
+  interactionPolicy = base();
+  addStepUpChecks(interactionPolicy, Check);
 } catch (err) {
   fail(`cannot load oidc-provider (run npm install in devstack/authorization-server): ${err.message}`);
 }
@@ -515,7 +577,8 @@ const configuration = {
     return devAccount(id);
   },
   claims: {
-    openid: ['sub'],
+    // how the user signed in goes into every ID token, not only when acr_values asked for it
+    openid: ['sub', 'acr', 'amr', 'auth_time'],
     profile: ['name', 'given_name', 'family_name'],
     email: ['email', 'email_verified'],
   },
@@ -540,7 +603,29 @@ const configuration = {
   pkce: { required: () => true },
   features: {
     fapi: { enabled: true, profile: '2.0' },
-    devInteractions: { enabled: true },
+    devInteractions: { enabled: false },
+    richAuthorizationRequests: {
+      enabled: true,
+      types: {
+        [PAYMENT_TYPE]: {
+          validate(_ctx, detail) {
+            const problem = paymentProblem(detail);
+            if (problem) throw new errors.InvalidAuthorizationDetails(`${PAYMENT_TYPE}: ${problem}`);
+          },
+        },
+      },
+      // RFC 9396 §7: the code carries what was approved on the consent page of this very
+      // authorization (the consent prompt always asks when details are requested)
+      async authorizationDetailsForGrantSource(ctx) {
+        return ctx.oidc.result?.consent ? requestedAuthorizationDetails(ctx) : undefined;
+      },
+      async authorizationDetailsForAccessToken(_ctx, _token, source) {
+        return source?.rar;
+      },
+      async authorizationDetailsForIntrospection(_ctx, token) {
+        return token.rar;
+      },
+    },
     pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: true },
     dPoP: {
       enabled: true,
@@ -610,7 +695,29 @@ const configuration = {
     claimsParameter: { enabled: false },
   },
   async issueRefreshToken(_ctx, client, source) {
-    return client.grantTypeAllowed('refresh_token') && source.scopes.has('offline_access');
+    // a payment approval is one access token, never renewable by refresh
+    return client.grantTypeAllowed('refresh_token') && source.scopes.has('offline_access')
+      && !source.rar?.length;
+  },
+  acrValues: [ACR_PWD, ACR_MFA],
+  subjectTypes: ['public', 'pairwise'],
+  async pairwiseIdentifier(_ctx, accountId, client) {
+    // OIDC Core §8.1: one value per sector identifier and user, not reversible without the salt
+    return crypto.createHash('sha256')
+      .update(`${client.sectorIdentifier}\0${accountId}\0${cfg.pairwiseSalt}`)
+      .digest('base64url');
+  },
+  // the API decides on step-up (RFC 9470) from the authentication behind the access token
+  async extraTokenClaims(ctx) {
+    const source = ctx.oidc.entities.AuthorizationCode ?? ctx.oidc.entities.RefreshToken;
+    if (!source) return undefined;
+    return { acr: source.acr, amr: source.amr, auth_time: source.authTime };
+  },
+  interactions: {
+    policy: interactionPolicy,
+    url(_ctx, interaction) {
+      return `/interaction/${interaction.uid}`;
+    },
   },
   rotateRefreshToken: true,
   ttl: {
@@ -643,6 +750,12 @@ provider.use(async (ctx, next) => {
     ctx.body = ctx.body.replace(/@import url\(https:\/\/fonts\.googleapis\.com[^)]*\);?/g, '');
   }
 });
+
+provider.use(interactionRoutes(provider, {
+  seedKey: cfg.totpSeedKey,
+  totpPeriod: cfg.totpPeriod,
+  log: (line) => process.stderr.write(`${line}\n`),
+}));
 
 // ---------------------------------------------------------------------------
 // event logging and counters (never log token values)

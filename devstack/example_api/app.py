@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from example_api.bank import Bank, PaymentError
 from example_api.dpop_guard import ASGIApp, DPoPGuard, Receive, Scope, Send
+from example_api.sca import NotApproved, PaymentPolicy, StepUp
 
 _MIB: Final = 1024 * 1024
 _CHUNK: Final = 64 * 1024
@@ -69,9 +70,11 @@ def create_app(
     http_client: httpx.AsyncClient | None = None,
     clock: Callable[[], float] = time.time,
     certificate_bound: bool = False,
+    policy: PaymentPolicy | None = None,
 ) -> ASGIApp:
     """Build the guarded banking API; the client and clock are injectable for tests."""
     bank = Bank()
+    sca = policy or PaymentPolicy(clock=clock)
     holder: dict[str, object] = {}
 
     async def accounts(request: Request) -> Response:
@@ -88,6 +91,19 @@ def create_app(
             body = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError):
             return _error(400, "invalid_payment", "Body must be JSON")
+        claims = request.scope.get("state", {}).get("dpop_token_claims", {})
+        try:
+            # a payment that cannot be booked asks for no approval, and spends none
+            source = bank.check(body)[0]
+            sca.check(claims, body, source.currency)
+        except StepUp as exc:
+            response = _error(401, "insufficient_user_authentication", str(exc))
+            response.headers["www-authenticate"] = exc.challenge()
+            return response
+        except NotApproved as exc:
+            return _error(403, "payment_not_approved", str(exc))
+        except PaymentError as exc:
+            return _error(400, "invalid_payment", str(exc))
         try:
             payment = bank.pay(body)
         except PaymentError as exc:

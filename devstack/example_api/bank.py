@@ -95,8 +95,8 @@ class Bank:
             ]
             self.accounts[account.id] = account
 
-    def pay(self, request: Any) -> dict[str, str]:
-        """Validate and book a credit transfer, debiting the source account."""
+    def check(self, request: Any) -> tuple[Account, str, str, str, Decimal]:
+        """Validate a credit transfer without booking it (before any approval is spent)."""
         if not isinstance(request, dict):
             raise PaymentError("Body must be a JSON object")
         source = request.get("fromAccount")
@@ -118,6 +118,11 @@ class Bank:
             raise PaymentError("currency must match the account currency")
         if amount > account.balance:
             raise PaymentError("amount exceeds the available balance")
+        return account, to_name, to_iban, reference, amount
+
+    def pay(self, request: Any) -> dict[str, str]:
+        """Validate and book a credit transfer, debiting the source account."""
+        account, to_name, to_iban, reference, amount = self.check(request)
         payment_id = _new_id("pay")
         description = f"Payment to {to_name}" + (f": {reference}" if reference else "")
         account.balance -= amount

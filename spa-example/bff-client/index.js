@@ -55,7 +55,7 @@ export const VERSION = '0.2.0';
  * What {@link BffClient.handlePageLoad} did.
  * `handled: false`: the URL carried no authorization response, nothing was sent.
  * `handled: true`: the login finished, the address bar now shows `returnTo`.
- * @typedef {{handled: false} | {handled: true, isLoggedIn: true, returnTo: string}} PageLoadResult
+ * @typedef {{handled: false} | {handled: true, isLoggedIn: true, returnTo: string, purposeId?: string}} PageLoadResult
  */
 
 /**
@@ -121,6 +121,26 @@ export class BffError extends Error {
 }
 
 /**
+ * The API asked for a stronger or more recent sign-in (RFC 9470). The session is unchanged;
+ * call `login({acrValues, maxAge, returnTo})` with these values to step up, then repeat.
+ */
+export class StepUpRequired extends BffError {
+  /**
+   * @param {string} description
+   * @param {string[]} acrValues The authentication levels the API accepts (may be empty).
+   * @param {number | undefined} maxAge The most seconds since sign-in the API accepts.
+   */
+  constructor(description, acrValues, maxAge) {
+    super(403, 'step_up_required', description);
+    this.name = 'StepUpRequired';
+    /** @type {string[]} */
+    this.acrValues = acrValues;
+    /** @type {number | undefined} */
+    this.maxAge = maxAge;
+  }
+}
+
+/**
  * True when `code` is one this package knows (the BFF's own codes or the client's), so that a
  * `switch` over it is checked for exhaustiveness.
  * @param {string} code
@@ -148,6 +168,11 @@ export async function readError(response) {
   const record = isRecord(body) ? body : {};
   const code = typeof record.error === 'string' && record.error ? record.error : `http_${response.status}`;
   const description = typeof record.error_description === 'string' ? record.error_description : '';
+  if (code === 'step_up_required') {
+    const acr = typeof record.acr_values === 'string' ? record.acr_values.split(' ').filter(Boolean) : [];
+    const maxAge = typeof record.max_age === 'number' ? record.max_age : undefined;
+    return new StepUpRequired(description, acr, maxAge);
+  }
   return new BffError(response.status, code, description);
 }
 
@@ -269,14 +294,19 @@ export class BffClient {
     this._knownSignedIn = true;
     this._emit('signed-in', 'this-tab');
     this._broadcast('signed-in');
+    // a payment approval (RFC 9396): the id of its one-purpose token, for one X-BFF-Purpose call
+    if (typeof result.purposeId === 'string') return { handled: true, isLoggedIn: true, returnTo, purposeId: result.purposeId };
     return { handled: true, isLoggedIn: true, returnTo };
   }
 
   /**
    * Start a login: asks the BFF for an authorization URL and navigates there.
-   * @param {{returnTo?: string, extraParams?: Record<string, string>, navigate?: boolean}} [options]
+   * @param {{returnTo?: string, extraParams?: Record<string, string>, navigate?: boolean, acrValues?: string[], maxAge?: number, authorizationDetails?: Record<string, unknown>[]}} [options]
    *   `returnTo`: relative path to come back to (default: the current path, query and hash).
    *   `extraParams`: authorization request parameters from the BFF's allowlist.
+   *   `acrValues`, `maxAge`: a step-up (from a {@link StepUpRequired}); the session stays.
+   *   `authorizationDetails`: approve one exact operation (RFC 9396); after the login,
+   *   `handlePageLoad` gives its `purposeId`, to send once in the `X-BFF-Purpose` header.
    *   `navigate: false`: return the URL instead of going there.
    * @returns {Promise<string>} The authorization URL.
    * @throws {BffError}
@@ -287,6 +317,9 @@ export class BffClient {
     /** @type {Record<string, unknown>} */
     const body = { returnTo: options.returnTo ?? here };
     if (options.extraParams) body.extraParams = options.extraParams;
+    if (options.acrValues) body.acrValues = options.acrValues;
+    if (options.maxAge !== undefined) body.maxAge = options.maxAge;
+    if (options.authorizationDetails) body.authorizationDetails = options.authorizationDetails;
     const result = await this._bffCall('POST', '/login/start', body);
     const target = result.authorizationUrl;
     if (typeof target !== 'string' || !target) {
@@ -321,6 +354,7 @@ export class BffClient {
    * @param {RequestInit} [init]
    * @returns {Promise<Response>}
    * @throws {BffError} `network_error` or `timeout` (status 0) when no answer came.
+   * @throws {StepUpRequired} When the API asks for a stronger or more recent sign-in.
    * @throws {DOMException} The signal's reason when `init.signal` (or the Request's) aborts.
    */
   async fetchApi(input, init = {}) {
@@ -335,6 +369,10 @@ export class BffClient {
     if (response.status === 403 && !SAFE_METHODS.has(request.method) &&
         (await readError(response)).code === 'csrf_failed' && (await this._reloadCsrf())) {
       response = await this._send(request);
+    }
+    if (response.status === 403) {
+      const error = await readError(response);
+      if (error instanceof StepUpRequired) throw error;
     }
     return response;
   }
@@ -611,7 +649,7 @@ export function getClient() {
 
 /** @param {{url?: string}} [options] @returns {Promise<PageLoadResult>} */
 export const handlePageLoad = (options) => getClient().handlePageLoad(options);
-/** @param {{returnTo?: string, extraParams?: Record<string, string>, navigate?: boolean}} [options] @returns {Promise<string>} */
+/** @param {{returnTo?: string, extraParams?: Record<string, string>, navigate?: boolean, acrValues?: string[], maxAge?: number, authorizationDetails?: Record<string, unknown>[]}} [options] @returns {Promise<string>} */
 export const login = (options) => getClient().login(options);
 /** @returns {Promise<SessionInfo>} */
 export const session = () => getClient().session();

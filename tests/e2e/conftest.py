@@ -37,6 +37,7 @@ from bff.devstack import Child, free_port, start_authorization_server, start_exa
 from bff.sessions.model import Session
 from tests.support.servers import ThreadServer
 from tests.support.stack import bff_config
+from tests.support.totp import PERIOD as TOTP_PERIOD
 
 REPO = Path(__file__).resolve().parents[2]
 SPA_DIR = REPO / "spa-example"
@@ -149,7 +150,8 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory,
     servers: list[ThreadServer] = []
     try:
         authz = start_authorization_server(
-            {"clients": [client], "resource": audience, "accessTokenTTL": ACCESS_TTL},
+            {"clients": [client], "resource": audience, "accessTokenTTL": ACCESS_TTL,
+             "totpPeriod": TOTP_PERIOD},
             workdir, workdir / "as.log")
         children.append(authz)
         issuer = authz.ready["issuer"]

@@ -8,24 +8,36 @@ from dataclasses import dataclass, field
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Request, Response, Route, expect
 
+from tests.support.totp import next_code
+
 LOGIN = "alice"
 USER_NAME = "Alice Example"  # the dev AS derives the name from the login
 
-LOGIN_SUBMIT = "form:has(input[name=prompt][value=login]) button[type=submit]"
-CONSENT_SUBMIT = "form:has(input[name=prompt][value=consent]) button[type=submit]"
+# the AS pages' primary buttons (each form also holds a Cancel button for its abort form)
+LOGIN_SUBMIT = "form:has(input[name=prompt][value=login]) button.primary"
+OTP_SUBMIT = "form:has(input[name=prompt][value=otp]) button.primary"
+CONSENT_SUBMIT = "form:has(input[name=prompt][value=consent]) button.primary"
+CONSENT_CANCEL = "form:has(input[name=prompt][value=consent]) button.secondary"
 LOGOUT_CONFIRM = "button[name=logout][value=yes]"
 
 # a compact JWS (ID token, JWT access token, logout token, ...): header and payload are JSON
 JWS = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 
 
-def enter_credentials(page: Page, issuer: str) -> None:
+def enter_credentials(page: Page, issuer: str, *, consent: bool = True) -> None:
     """On the AS's login page: any user name and password, then consent."""
     page.wait_for_url(f"{issuer}/**")
     page.fill("input[name=login]", LOGIN)
     page.fill("input[name=password]", "correct horse battery staple")
     page.click(LOGIN_SUBMIT)
-    page.click(CONSENT_SUBMIT)
+    if consent:
+        page.click(CONSENT_SUBMIT)
+
+
+def enter_second_factor(page: Page, issuer: str) -> None:
+    """On the AS's second-factor page: the demo user's current one-time code."""
+    page.locator("input[name=otp]").fill(next_code(issuer, LOGIN))
+    page.click(OTP_SUBMIT)
 
 
 def sign_in(page: Page, app_url: str, issuer: str) -> None:

@@ -7,6 +7,8 @@ from urllib.parse import urljoin
 
 import httpx
 
+from tests.support.totp import next_code
+
 
 def _form_action(html: str, base: str) -> str:
     match = re.search(r'<form[^>]*action="([^"]+)"', html)
@@ -19,6 +21,7 @@ class ASBrowser:
 
     def __init__(self) -> None:
         self.http = httpx.Client(follow_redirects=False, timeout=10)
+        self.pages: list[str] = []  # the AS pages of the last ``authorize``, in order
 
     def close(self) -> None:
         self.http.close()
@@ -41,19 +44,28 @@ class ASBrowser:
         raise AssertionError("too many redirects")
 
     def authorize(self, authorization_url: str, redirect_prefix: str, login: str = "alice",
-                  consent: bool = True) -> str:
-        """Log in (when asked), consent (when asked); return the redirect to the client."""
+                  consent: bool = True, cancel: bool = False) -> str:
+        """Log in (when asked), enter the second factor (when asked), consent (when asked);
+        ``cancel``: press Cancel on the consent page. Return the redirect to the client."""
         url = authorization_url
-        for _ in range(6):
+        self.pages: list[str] = []
+        for _ in range(8):
             url, page = self._follow_until_page(url, redirect_prefix)
             if page is None:
                 return url
             html = page.text
             assert page.status_code == 200, f"AS page {page.status_code}: {html[:300]}"
             action = _form_action(html, url)
+            self.pages.append(html)
             if 'name="login"' in html:
                 response = self.http.post(action, data={"prompt": "login", "login": login,
                                                         "password": "anything"})
+            elif 'name="otp"' in html:
+                issuer = f"{httpx.URL(url).scheme}://{httpx.URL(url).netloc.decode()}"
+                response = self.http.post(action, data={"prompt": "otp",
+                                                        "otp": next_code(issuer, login)})
+            elif 'value="consent"' in html and cancel:
+                response = self.http.post(urljoin(url, url.rstrip("/") + "/abort"))
             elif 'value="consent"' in html and consent:
                 response = self.http.post(action, data={"prompt": "consent"})
             else:

@@ -20,6 +20,7 @@ from bff.devstack import Child, start_authorization_server, start_example_api
 from bff.telemetry.logging import JSONFormatter
 from bff.web.limits import uvicorn_options
 from tests.support.servers import ThreadServer
+from tests.support.totp import PERIOD as TOTP_PERIOD
 
 SPA = "http://127.0.0.1:5173"
 REDIRECT_URI = f"{SPA}/"
@@ -70,7 +71,7 @@ def running_stack(workdir: Path, client_jwk: dict[str, Any], access_ttl: int = 3
         client["backchannel_logout_uri"] = backchannel_uri
     as_config: dict[str, Any] = {"clients": [client], "resource": audience,
                                  "accessTokenTTL": access_ttl, "port": as_port,
-                                 **(as_options or {})}
+                                 "totpPeriod": TOTP_PERIOD, **(as_options or {})}
     if issuer:
         as_config["issuer"] = issuer
     authz = start_authorization_server(as_config, workdir, workdir / "as.log")

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 import * as sdk from '../index.js';
-import { BffClient, BffError, isKnownErrorCode, readError } from '../index.js';
+import { BffClient, BffError, StepUpRequired, isKnownErrorCode, readError } from '../index.js';
 import { BFF_URL, Browser, authorize, signIn } from './support.js';
 
 /** A promise with a deadline (a ref'd timer, so the test waits for an unref'd channel). */
@@ -168,6 +168,23 @@ test('error codes from the BFF are typed; API codes pass through', async () => {
   assert.equal(apiError.code, 'invalid_payment');
   assert.equal(isKnownErrorCode(apiError.code), false);
   await assert.rejects(tab.handlePageLoad({ url: `${BFF_URL}/?code=c&state=forged&iss=x` }), (err) => err instanceof BffError && isKnownErrorCode(err.code));
+});
+
+test('a payment above the threshold rejects with StepUpRequired; the session stays', async () => {
+  const browser = new Browser();
+  const tab = browser.tab();
+  await signIn(browser, tab);
+  const large = { ...PAYMENT, amount: '250.00' };
+  await assert.rejects(
+    tab.fetchApi('/api/payments', { method: 'POST', body: JSON.stringify(large) }),
+    (err) => err instanceof StepUpRequired && err instanceof BffError && err.code === 'step_up_required'
+      && err.status === 403 && err.acrValues.join(' ') === 'urn:bff:acr:mfa' && err.maxAge === undefined,
+  );
+  const url = await tab.login({ acrValues: ['urn:bff:acr:mfa'], returnTo: '/pay', navigate: false });
+  assert.ok(new URL(url).searchParams.get('request_uri'), 'a pushed authorization request');
+  assert.equal((await tab.session()).isLoggedIn, true);
+  const small = await tab.fetchApi('/api/payments', { method: 'POST', body: JSON.stringify({ ...PAYMENT, amount: '1.00' }) });
+  assert.equal(small.status, 201);
 });
 
 test('the README shows each recipe exactly as type-checked', () => {

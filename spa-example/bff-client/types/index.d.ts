@@ -47,6 +47,22 @@ export class BffError extends Error {
     description: string;
 }
 /**
+ * The API asked for a stronger or more recent sign-in (RFC 9470). The session is unchanged;
+ * call `login({acrValues, maxAge, returnTo})` with these values to step up, then repeat.
+ */
+export class StepUpRequired extends BffError {
+    /**
+     * @param {string} description
+     * @param {string[]} acrValues The authentication levels the API accepts (may be empty).
+     * @param {number | undefined} maxAge The most seconds since sign-in the API accepts.
+     */
+    constructor(description: string, acrValues: string[], maxAge: number | undefined);
+    /** @type {string[]} */
+    acrValues: string[];
+    /** @type {number | undefined} */
+    maxAge: number | undefined;
+}
+/**
  * A client for one BFF. Most apps use the module-level functions, which share one default
  * client; create your own for a second BFF or for tests.
  */
@@ -106,9 +122,12 @@ export class BffClient {
     private _finishLogin;
     /**
      * Start a login: asks the BFF for an authorization URL and navigates there.
-     * @param {{returnTo?: string, extraParams?: Record<string, string>, navigate?: boolean}} [options]
+     * @param {{returnTo?: string, extraParams?: Record<string, string>, navigate?: boolean, acrValues?: string[], maxAge?: number, authorizationDetails?: Record<string, unknown>[]}} [options]
      *   `returnTo`: relative path to come back to (default: the current path, query and hash).
      *   `extraParams`: authorization request parameters from the BFF's allowlist.
+     *   `acrValues`, `maxAge`: a step-up (from a {@link StepUpRequired}); the session stays.
+     *   `authorizationDetails`: approve one exact operation (RFC 9396); after the login,
+     *   `handlePageLoad` gives its `purposeId`, to send once in the `X-BFF-Purpose` header.
      *   `navigate: false`: return the URL instead of going there.
      * @returns {Promise<string>} The authorization URL.
      * @throws {BffError}
@@ -117,6 +136,9 @@ export class BffClient {
         returnTo?: string;
         extraParams?: Record<string, string>;
         navigate?: boolean;
+        acrValues?: string[];
+        maxAge?: number;
+        authorizationDetails?: Record<string, unknown>[];
     }): Promise<string>;
     /**
      * Read the current session. Signed out is an answer, not an error.
@@ -135,6 +157,7 @@ export class BffClient {
      * @param {RequestInit} [init]
      * @returns {Promise<Response>}
      * @throws {BffError} `network_error` or `timeout` (status 0) when no answer came.
+     * @throws {StepUpRequired} When the API asks for a stronger or more recent sign-in.
      * @throws {DOMException} The signal's reason when `init.signal` (or the Request's) aborts.
      */
     fetchApi(input: string | URL | Request, init?: RequestInit): Promise<Response>;
@@ -228,6 +251,9 @@ export function login(options?: {
     returnTo?: string;
     extraParams?: Record<string, string>;
     navigate?: boolean;
+    acrValues?: string[];
+    maxAge?: number;
+    authorizationDetails?: Record<string, unknown>[];
 }): Promise<string>;
 export function session(): Promise<SessionInfo>;
 export function fetchApi(input: string | URL | Request, init?: RequestInit): Promise<Response>;
@@ -281,6 +307,7 @@ export type PageLoadResult = {
     handled: true;
     isLoggedIn: true;
     returnTo: string;
+    purposeId?: string;
 };
 /**
  * Session events. `source` is `'this-tab'` or `'other-tab'` (told by BroadcastChannel).
