@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,12 @@ def bff(stack: Stack, workdir: Path, client_jwk: dict[str, Any],
 def test_proxied_call_sends_the_request_id_upstream_and_back(
         bff: BFF, signed_in: tuple[httpx.Client, Jar, str], captured_logs: LogCapture) -> None:
     http, jar, _csrf = signed_in
+    # the access line of the sign-in's last request is written after its answer was sent:
+    # let it land before starting this request's lines
+    seen = -1
+    while seen != len(captured_logs.lines):
+        seen = len(captured_logs.lines)
+        time.sleep(0.2)
     captured_logs.lines.clear()
     r = call(http, jar, "GET", "/api/echo/x", headers={"X-Request-Id": "browser-chosen-id"})
     assert r.status_code == 200, r.text
