@@ -292,6 +292,57 @@ def demo_bff_config(public: str, port: int, issuer: str, api_audience: str, api_
     }
 
 
+GATEWAY_CLIENT = "gateway"
+GATEWAY_ISSUER = "urn:example:phantom-token-gateway"
+GATEWAY_KID = "gateway-1"
+
+
+def write_gateway_keys(workdir: Path) -> dict[str, Any]:
+    """The gateway's client key (toward the AS) and signing key (toward the API).
+
+    Writes ``gateway-client.jwk``, ``gateway-signing.jwk`` and the public
+    ``gateway-signing.jwks`` the API pins; returns the client's public JWKS for the AS.
+    """
+    from bff.crypto.keys import generate_signing_jwk, public_jwk
+
+    client = generate_signing_jwk("ES256")
+    signing = generate_signing_jwk("ES256", kid=GATEWAY_KID)
+    (workdir / "gateway-client.jwk").write_text(json.dumps(client))
+    (workdir / "gateway-signing.jwk").write_text(json.dumps(signing))
+    (workdir / "gateway-signing.jwks").write_text(json.dumps({"keys": [public_jwk(signing)]}))
+    return {"keys": [public_jwk(client)]}
+
+
+def gateway_as_options(client_jwks: dict[str, Any], resource: str) -> dict[str, Any]:
+    """Dev AS settings for the gateway: opaque tokens for ``resource``, the gateway may
+    introspect them; ``clients`` is the gateway's own registration (to append)."""
+    return {"opaqueResources": [resource], "introspectors": [GATEWAY_CLIENT],
+            "clients": [{"client_id": GATEWAY_CLIENT, "jwks": client_jwks,
+                         # never used: the gateway only introspects
+                         "redirect_uris": ["http://127.0.0.1/gateway/unused"]}]}
+
+
+def gateway_api_args(workdir: Path) -> list[str]:
+    """Example API arguments that make it trust only the gateway's pinned key."""
+    return ["--gateway-issuer", GATEWAY_ISSUER,
+            "--gateway-jwks-file", str(workdir / "gateway-signing.jwks")]
+
+
+def start_gateway(issuer: str, resource: str, upstream: str, upstream_audience: str,
+                  workdir: Path, *, port: int = 0, cache_max_age: float = 30.0,
+                  log_file: Path | None = None) -> Child:
+    """The phantom-token gateway in front of ``upstream``; ``ready['url']``."""
+    argv = [sys.executable, "-m", "gateway", "--issuer", issuer, "--resource", resource,
+            "--client-id", GATEWAY_CLIENT, "--client-key", str(workdir / "gateway-client.jwk"),
+            "--signing-key", str(workdir / "gateway-signing.jwk"),
+            "--gateway-issuer", GATEWAY_ISSUER, "--upstream", upstream,
+            "--upstream-audience", upstream_audience, "--port", str(port),
+            "--cache-max-age", str(cache_max_age)]
+    pythonpath = os.pathsep.join(filter(None, [str(API_DIR), os.environ.get("PYTHONPATH")]))
+    return spawn("gateway", argv, ready_prefix="READY ", env={"PYTHONPATH": pythonpath},
+                 log_file=log_file)
+
+
 MOBILE_APP = "com.example.bank"
 MOBILE_REDIRECT = "https://app.example.com/mobile/callback"
 
