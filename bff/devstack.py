@@ -328,6 +328,16 @@ def gateway_api_args(workdir: Path) -> list[str]:
             "--gateway-jwks-file", str(workdir / "gateway-signing.jwks")]
 
 
+DEMO_GATEWAY_RESOURCE = "http://127.0.0.1/gateway/"
+
+
+def demo_gateway_as_config(as_config: dict[str, Any],
+                           client_jwks: dict[str, Any]) -> dict[str, Any]:
+    """``bff demo --gateway``: the demo AS plus the gateway client and its opaque resource."""
+    options = gateway_as_options(client_jwks, DEMO_GATEWAY_RESOURCE)
+    return {**as_config, **options, "clients": [*as_config["clients"], *options["clients"]]}
+
+
 def start_gateway(issuer: str, resource: str, upstream: str, upstream_audience: str,
                   workdir: Path, *, port: int = 0, cache_max_age: float = 30.0,
                   log_file: Path | None = None) -> Child:
@@ -365,8 +375,12 @@ def demo_mobile_table(key_dir: str = "") -> dict[str, Any]:
 
 
 def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cookie",
-             mobile: bool = False) -> int:
-    """Start AS, example API, (Redis), BFF serving the SPA; print the URL; stop on Ctrl-C."""
+             mobile: bool = False, gateway: bool = False) -> int:
+    """Start AS, example API, (Redis), BFF serving the SPA; print the URL; stop on Ctrl-C.
+
+    ``gateway``: the API sits behind the phantom-token gateway; the BFF holds opaque tokens
+    for the gateway's resource and the API sees only JWTs the gateway signs.
+    """
     workdir = REPO / ".demo"
     workdir.mkdir(exist_ok=True)
     children: list[Child] = []
@@ -389,20 +403,29 @@ def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cook
         jwks = write_keys(workdir)
         api_port = free_port()
         api_audience = f"http://127.0.0.1:{api_port}/"
-        authz = start_authorization_server(demo_as_config(public, port, jwks, api_audience),
-                                           workdir, workdir / "as.log")
+        as_config = demo_as_config(public, port, jwks, api_audience)
+        if gateway:
+            as_config = demo_gateway_as_config(as_config, write_gateway_keys(workdir))
+        authz = start_authorization_server(as_config, workdir, workdir / "as.log")
         children.append(authz)
         issuer = authz.ready["issuer"]
         api = start_example_api(issuer, api_audience, port=api_port,
-                                log_file=workdir / "api.log")
+                                log_file=workdir / "api.log",
+                                extra_args=gateway_api_args(workdir) if gateway else ())
         children.append(api)
+        route_url, route_resource = api.ready["url"], api_audience
+        if gateway:
+            gw = start_gateway(issuer, DEMO_GATEWAY_RESOURCE, api.ready["url"], api_audience,
+                               workdir, log_file=workdir / "gateway.log")
+            children.append(gw)
+            route_url, route_resource = gw.ready["url"], DEMO_GATEWAY_RESOURCE
         redis_url = ""
         if store == "redis":
             redis_port = free_port()
             children.append(start_redis(redis_port, workdir))
             redis_url = demo_redis_url(redis_port)
         tables = demo_bff_config(
-            public, port, issuer, api_audience, api.ready["url"], store=store,
+            public, port, issuer, route_resource, route_url, store=store,
             session_store="server" if mobile else session_store, redis_url=redis_url)
         if mobile:
             write_mobile_keys(workdir)
@@ -411,7 +434,9 @@ def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cook
         children.append(start_bff(workdir / "bff.toml", port, log_file=workdir / "bff.log"))
         print(f"\n  Token handler demo is running.\n\n  Open {public}/ in your browser and sign in "
               f"with any user name (e.g. alice) and any password.\n\n  Authorization server: "
-              f"{issuer}\n  Example API:          {api.ready['url']}\n  Logs:                 "
+              f"{issuer}\n  Example API:          {api.ready['url']}\n"
+              + (f"  Gateway:              {route_url} (opaque tokens in, JWTs out)\n"
+                 if gateway else "") + "  Logs:                 "
               f"{workdir}/*.log\n\n  Press Ctrl-C to stop.\n", flush=True)
         if mobile:
             print(f"  Mobile door on. Run the example app instance in another terminal:\n\n"
