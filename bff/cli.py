@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--session-store", choices=["cookie", "server"], default="cookie")
     demo.add_argument("--mobile", action="store_true",
                       help="enable the mobile door for mobile-example/ (server sessions)")
+    demo.add_argument("--gateway", action="store_true",
+                      help="put the phantom-token gateway in front of the example API")
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return _check_config(args.file, args.probe)
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         from bff.devstack import run_demo
 
         return run_demo(port=args.port, store=args.store, session_store=args.session_store,
-                        mobile=args.mobile)
+                        mobile=args.mobile, gateway=args.gateway)
     return 2
 
 

@@ -292,6 +292,67 @@ def demo_bff_config(public: str, port: int, issuer: str, api_audience: str, api_
     }
 
 
+GATEWAY_CLIENT = "gateway"
+GATEWAY_ISSUER = "urn:example:phantom-token-gateway"
+GATEWAY_KID = "gateway-1"
+
+
+def write_gateway_keys(workdir: Path) -> dict[str, Any]:
+    """The gateway's client key (toward the AS) and signing key (toward the API).
+
+    Writes ``gateway-client.jwk``, ``gateway-signing.jwk`` and the public
+    ``gateway-signing.jwks`` the API pins; returns the client's public JWKS for the AS.
+    """
+    from bff.crypto.keys import generate_signing_jwk, public_jwk
+
+    client = generate_signing_jwk("ES256")
+    signing = generate_signing_jwk("ES256", kid=GATEWAY_KID)
+    (workdir / "gateway-client.jwk").write_text(json.dumps(client))
+    (workdir / "gateway-signing.jwk").write_text(json.dumps(signing))
+    (workdir / "gateway-signing.jwks").write_text(json.dumps({"keys": [public_jwk(signing)]}))
+    return {"keys": [public_jwk(client)]}
+
+
+def gateway_as_options(client_jwks: dict[str, Any], resource: str) -> dict[str, Any]:
+    """Dev AS settings for the gateway: opaque tokens for ``resource``, the gateway may
+    introspect them; ``clients`` is the gateway's own registration (to append)."""
+    return {"opaqueResources": [resource], "introspectors": [GATEWAY_CLIENT],
+            "clients": [{"client_id": GATEWAY_CLIENT, "jwks": client_jwks,
+                         # never used: the gateway only introspects
+                         "redirect_uris": ["http://127.0.0.1/gateway/unused"]}]}
+
+
+def gateway_api_args(workdir: Path) -> list[str]:
+    """Example API arguments that make it trust only the gateway's pinned key."""
+    return ["--gateway-issuer", GATEWAY_ISSUER,
+            "--gateway-jwks-file", str(workdir / "gateway-signing.jwks")]
+
+
+DEMO_GATEWAY_RESOURCE = "http://127.0.0.1/gateway/"
+
+
+def demo_gateway_as_config(as_config: dict[str, Any],
+                           client_jwks: dict[str, Any]) -> dict[str, Any]:
+    """``bff demo --gateway``: the demo AS plus the gateway client and its opaque resource."""
+    options = gateway_as_options(client_jwks, DEMO_GATEWAY_RESOURCE)
+    return {**as_config, **options, "clients": [*as_config["clients"], *options["clients"]]}
+
+
+def start_gateway(issuer: str, resource: str, upstream: str, upstream_audience: str,
+                  workdir: Path, *, port: int = 0, cache_max_age: float = 30.0,
+                  log_file: Path | None = None) -> Child:
+    """The phantom-token gateway in front of ``upstream``; ``ready['url']``."""
+    argv = [sys.executable, "-m", "gateway", "--issuer", issuer, "--resource", resource,
+            "--client-id", GATEWAY_CLIENT, "--client-key", str(workdir / "gateway-client.jwk"),
+            "--signing-key", str(workdir / "gateway-signing.jwk"),
+            "--gateway-issuer", GATEWAY_ISSUER, "--upstream", upstream,
+            "--upstream-audience", upstream_audience, "--port", str(port),
+            "--cache-max-age", str(cache_max_age)]
+    pythonpath = os.pathsep.join(filter(None, [str(API_DIR), os.environ.get("PYTHONPATH")]))
+    return spawn("gateway", argv, ready_prefix="READY ", env={"PYTHONPATH": pythonpath},
+                 log_file=log_file)
+
+
 MOBILE_APP = "com.example.bank"
 MOBILE_REDIRECT = "https://app.example.com/mobile/callback"
 
@@ -314,8 +375,12 @@ def demo_mobile_table(key_dir: str = "") -> dict[str, Any]:
 
 
 def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cookie",
-             mobile: bool = False) -> int:
-    """Start AS, example API, (Redis), BFF serving the SPA; print the URL; stop on Ctrl-C."""
+             mobile: bool = False, gateway: bool = False) -> int:
+    """Start AS, example API, (Redis), BFF serving the SPA; print the URL; stop on Ctrl-C.
+
+    ``gateway``: the API sits behind the phantom-token gateway; the BFF holds opaque tokens
+    for the gateway's resource and the API sees only JWTs the gateway signs.
+    """
     workdir = REPO / ".demo"
     workdir.mkdir(exist_ok=True)
     children: list[Child] = []
@@ -338,20 +403,29 @@ def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cook
         jwks = write_keys(workdir)
         api_port = free_port()
         api_audience = f"http://127.0.0.1:{api_port}/"
-        authz = start_authorization_server(demo_as_config(public, port, jwks, api_audience),
-                                           workdir, workdir / "as.log")
+        as_config = demo_as_config(public, port, jwks, api_audience)
+        if gateway:
+            as_config = demo_gateway_as_config(as_config, write_gateway_keys(workdir))
+        authz = start_authorization_server(as_config, workdir, workdir / "as.log")
         children.append(authz)
         issuer = authz.ready["issuer"]
         api = start_example_api(issuer, api_audience, port=api_port,
-                                log_file=workdir / "api.log")
+                                log_file=workdir / "api.log",
+                                extra_args=gateway_api_args(workdir) if gateway else ())
         children.append(api)
+        route_url, route_resource = api.ready["url"], api_audience
+        if gateway:
+            gw = start_gateway(issuer, DEMO_GATEWAY_RESOURCE, api.ready["url"], api_audience,
+                               workdir, log_file=workdir / "gateway.log")
+            children.append(gw)
+            route_url, route_resource = gw.ready["url"], DEMO_GATEWAY_RESOURCE
         redis_url = ""
         if store == "redis":
             redis_port = free_port()
             children.append(start_redis(redis_port, workdir))
             redis_url = demo_redis_url(redis_port)
         tables = demo_bff_config(
-            public, port, issuer, api_audience, api.ready["url"], store=store,
+            public, port, issuer, route_resource, route_url, store=store,
             session_store="server" if mobile else session_store, redis_url=redis_url)
         if mobile:
             write_mobile_keys(workdir)
@@ -360,7 +434,9 @@ def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cook
         children.append(start_bff(workdir / "bff.toml", port, log_file=workdir / "bff.log"))
         print(f"\n  Token handler demo is running.\n\n  Open {public}/ in your browser and sign in "
               f"with any user name (e.g. alice) and any password.\n\n  Authorization server: "
-              f"{issuer}\n  Example API:          {api.ready['url']}\n  Logs:                 "
+              f"{issuer}\n  Example API:          {api.ready['url']}\n"
+              + (f"  Gateway:              {route_url} (opaque tokens in, JWTs out)\n"
+                 if gateway else "") + "  Logs:                 "
               f"{workdir}/*.log\n\n  Press Ctrl-C to stop.\n", flush=True)
         if mobile:
             print(f"  Mobile door on. Run the example app instance in another terminal:\n\n"

@@ -17,6 +17,7 @@ import uvicorn
 
 from example_api.app import create_app
 from example_api.dpop_guard import ASGIApp
+from example_api.gateway_trust import GatewayTrust
 from example_api.hello import hello_app
 from example_api.tls_peer import TLSPeerProtocol
 
@@ -52,13 +53,20 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tls-cert", help="server certificate (PEM); serves https")
     parser.add_argument("--tls-key", help="server key (PEM)")
     parser.add_argument("--tls-client-ca", help="CA bundle for client certificates")
+    # behind the phantom-token gateway: trust only the gateway's pinned key
+    parser.add_argument("--gateway-issuer", help="iss of the gateway's JWTs")
+    parser.add_argument("--gateway-jwks-file", help="the gateway's public JWKS (JSON file)")
     args = parser.parse_args(argv)
+    if bool(args.gateway_issuer) != bool(args.gateway_jwks_file):
+        parser.error("--gateway-issuer and --gateway-jwks-file go together")
     if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_client_ca and not args.tls_cert):
         parser.error("--tls-cert and --tls-key go together (and --tls-client-ca needs them)")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
-    if not args.hello_only and (not args.issuer or not args.audience):
-        parser.error("--issuer and --audience are required unless --hello-only is given")
+    if not args.hello_only and not args.audience:
+        parser.error("--audience is required unless --hello-only is given")
+    if not args.hello_only and not args.issuer and not args.gateway_issuer:
+        parser.error("--issuer (or --gateway-issuer) is required unless --hello-only is given")
     return args
 
 
@@ -109,6 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     app: ASGIApp
     if args.hello_only:
         app = hello_app
+    elif args.gateway_issuer:
+        try:
+            trust = GatewayTrust.from_jwks_file(args.gateway_issuer, args.gateway_jwks_file)
+        except (OSError, ValueError) as exc:
+            print(f"example_api: error: gateway key: {exc}", file=sys.stderr)
+            return 1
+        app = create_app(issuer=args.issuer or "", audience=args.audience, jwks_uri="",
+                         gateway=trust)
     else:
         try:
             jwks_uri = args.jwks_uri or _discover_jwks_uri(args.issuer)

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from example_api.bank import Bank, PaymentError
 from example_api.dpop_guard import ASGIApp, DPoPGuard, Receive, Scope, Send
+from example_api.gateway_trust import GatewayTokenGuard, GatewayTrust
 from example_api.sca import NotApproved, PaymentPolicy, StepUp
 
 _MIB: Final = 1024 * 1024
@@ -71,8 +72,13 @@ def create_app(
     clock: Callable[[], float] = time.time,
     certificate_bound: bool = False,
     policy: PaymentPolicy | None = None,
+    gateway: GatewayTrust | None = None,
 ) -> ASGIApp:
-    """Build the guarded banking API; the client and clock are injectable for tests."""
+    """Build the guarded banking API; the client and clock are injectable for tests.
+
+    With ``gateway`` the API sits behind the phantom-token gateway and admits only the JWTs
+    that the gateway signed (no token from the AS itself).
+    """
     bank = Bank()
     sca = policy or PaymentPolicy(clock=clock)
     holder: dict[str, object] = {}
@@ -173,7 +179,8 @@ def create_app(
     async def stats(request: Request) -> Response:
         guard = holder["guard"]
         counter = holder["counter"]
-        assert isinstance(guard, DPoPGuard) and isinstance(counter, _CallCounter)
+        assert isinstance(guard, DPoPGuard | GatewayTokenGuard)
+        assert isinstance(counter, _CallCounter)
         return JSONResponse({**guard.stats, "calls": dict(counter.calls)})
 
     routes = [
@@ -187,6 +194,14 @@ def create_app(
         Route("/hello", hello, methods=["GET"]),
         Route("/__stats", stats, methods=["GET"]),
     ]
+    guard: DPoPGuard | GatewayTokenGuard
+    if gateway is not None:
+        guard = GatewayTokenGuard(Starlette(routes=routes), trust=gateway, audience=audience,
+                                  required_scopes=REQUIRED_SCOPES, exempt_paths=EXEMPT_PATHS,
+                                  clock=clock)
+        counter = _CallCounter(guard)
+        holder.update(guard=guard, counter=counter)
+        return counter
     guard = DPoPGuard(
         Starlette(routes=routes),
         issuer=issuer,

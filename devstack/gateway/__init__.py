@@ -1,0 +1,1 @@
+"""A phantom-token gateway: opaque tokens in front, gateway-signed JWTs behind (devstack only)."""
