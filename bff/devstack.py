@@ -262,7 +262,8 @@ def demo_as_config(public: str, port: int, jwks: dict[str, Any],
                    api_audience: str) -> dict[str, Any]:
     """The dev AS configuration of ``bff demo``; compose.yaml's is tested against it."""
     return {
-        "clients": [{"client_id": "bff", "jwks": jwks, "redirect_uris": [f"{public}/"],
+        "clients": [{"client_id": "bff", "client_name": "Northwind Bank", "jwks": jwks,
+                     "redirect_uris": [f"{public}/"],
                      "post_logout_redirect_uris": [f"{public}/"],
                      "backchannel_logout_uri": f"http://127.0.0.1:{port}/bff/backchannel-logout"}],
         "resource": api_audience, "accessTokenTTL": 300}

@@ -149,7 +149,8 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory,
     spa_origin = f"http://localhost:{spa_port}"
     redirect_uris = [f"{same_origin}/", f"{spa_origin}/"]
     audience = f"http://127.0.0.1:{api_port}/"
-    client = {"client_id": "bff", "jwks": {"keys": [public_jwk(client_jwk)]},
+    client = {"client_id": "bff", "client_name": "Northwind Bank",
+              "jwks": {"keys": [public_jwk(client_jwk)]},
               "redirect_uris": redirect_uris, "post_logout_redirect_uris": redirect_uris}
     children: list[Child] = []
     servers: list[ThreadServer] = []
