@@ -288,3 +288,33 @@ def test_an_approved_payment_goes_through_from_another_origin(
     page.wait_for_url(app)
     expect(page.get_by_test_id("payment-confirmation")).to_contain_text("Faye Faraway")
     expect(page.get_by_test_id("transactions")).to_contain_text(f"Payment to Faye Faraway: {ref}")
+
+
+def focused(page: Page) -> str:
+    return str(page.evaluate("() => document.activeElement?.dataset.testid ?? 'none'"))
+
+
+def test_the_approval_panel_works_by_keyboard(e2e_stack: E2EStack, page: Page) -> None:
+    app = e2e_stack.bff.url + "/"
+    sign_in(page, app, e2e_stack.issuer)
+    ref = reference()
+    ask_to_pay(page, to_name="Gus Keys", reference=ref, amount="300.00")
+    # "Not now" closes the panel and gives focus back to the button that opened it
+    page.keyboard.press("Tab")
+    assert focused(page) == "approve-payment"
+    page.keyboard.press("Tab")
+    assert focused(page) == "cancel-approval"
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("payment-approval")).to_be_hidden()
+    assert focused(page) == "pay"
+    # again, and on to the AS with the keyboard
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("payment-approval")).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    through_sign_in_and_second_factor(page, e2e_stack.issuer)
+    expect_consent_for(page, "300.00", "Gus Keys", ref)
+    page.click(CONSENT_SUBMIT)
+    page.wait_for_url(app)
+    expect(page.get_by_test_id("payment-confirmation")).to_be_focused()
+    expect(page.get_by_test_id("payment-confirmation")).to_contain_text("Gus Keys")
