@@ -1,4 +1,4 @@
-"""The ``bff`` command: run, check-config, keys generate, demo."""
+"""The ``bff`` command: run, check-config, keys generate, demo, demo-code."""
 
 from __future__ import annotations
 
@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
                       help="enable the mobile door for mobile-example/ (server sessions)")
     demo.add_argument("--gateway", action="store_true",
                       help="put the phantom-token gateway in front of the example API")
+    code = sub.add_parser("demo-code",
+                          help="print the demo AS's current one-time code for a user (dev only)")
+    code.add_argument("login", nargs="?", default="alice")
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return _check_config(args.file, args.probe)
@@ -198,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         from bff.config.reference import render_reference
 
         sys.stdout.write(render_reference())
+        return 0
+    if args.command == "demo-code":
+        from bff.demo_totp import code_at, totp_uri
+
+        print(f"{code_at(args.login)}  (valid for up to 30 s; authenticator app: "
+              f"{totp_uri(args.login)})")
         return 0
     if args.command == "demo":
         from bff.devstack import run_demo

@@ -262,7 +262,8 @@ def demo_as_config(public: str, port: int, jwks: dict[str, Any],
                    api_audience: str) -> dict[str, Any]:
     """The dev AS configuration of ``bff demo``; compose.yaml's is tested against it."""
     return {
-        "clients": [{"client_id": "bff", "jwks": jwks, "redirect_uris": [f"{public}/"],
+        "clients": [{"client_id": "bff", "client_name": "Northwind Bank", "jwks": jwks,
+                     "redirect_uris": [f"{public}/"],
                      "post_logout_redirect_uris": [f"{public}/"],
                      "backchannel_logout_uri": f"http://127.0.0.1:{port}/bff/backchannel-logout"}],
         "resource": api_audience, "accessTokenTTL": 300}
@@ -285,7 +286,9 @@ def demo_bff_config(public: str, port: int, issuer: str, api_audience: str, api_
         "oauth": {"issuer": issuer, "client_id": "bff", "client_key_file": f"{key_dir}client.jwk",
                   "redirect_uri": f"{public}/", "post_logout_redirect_uri": f"{public}/",
                   "resources": [api_audience],
-                  "scope": "openid profile email offline_access accounts payments"},
+                  "scope": "openid profile email offline_access accounts payments",
+                  # the SPA's payment approvals (RFC 9396): only these members, nothing else
+                  "authorization_details_types": {"payment_initiation": PAYMENT_MEMBERS}},
         "session": {"store": session_store, "cookie_key_files": [f"{key_dir}cookie.jwk"]},
         "store": store_table,
         "routes": [{"prefix": "/api", "upstream": api_url, "resource": api_audience}],
@@ -353,6 +356,8 @@ def start_gateway(issuer: str, resource: str, upstream: str, upstream_audience: 
                  log_file=log_file)
 
 
+PAYMENT_MEMBERS = ["instructedAmount", "creditorName", "creditorAccount",
+                   "remittanceInformationUnstructured"]
 MOBILE_APP = "com.example.bank"
 MOBILE_REDIRECT = "https://app.example.com/mobile/callback"
 
@@ -372,6 +377,16 @@ def demo_mobile_table(key_dir: str = "") -> dict[str, Any]:
     return {"enabled": True, "redirect_uri": MOBILE_REDIRECT, "apps": [MOBILE_APP],
             "attesters": [{"kid": "demo-attester", "jwk_file": f"{key_dir}attester.jwk"}],
             "initial_access_token_file": f"{key_dir}registration-token.txt"}
+
+
+def second_factor_help(login: str = "alice") -> str:
+    """How a demo user gets the one-time code that payments above 100.00 ask for."""
+    from bff.demo_totp import totp_uri
+
+    return (f"  Payments above 100.00 ask for a one-time code. Load {login}'s TOTP into an "
+            f"authenticator app:\n\n    {totp_uri(login)}\n\n  or print the current code: "
+            f"bff demo-code {login}   (any other user: bff demo-code NAME; the AS\n"
+            f"  also logs the URI in {REPO / '.demo'}/as.log when it asks for a code)\n")
 
 
 def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cookie",
@@ -437,7 +452,8 @@ def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cook
               f"{issuer}\n  Example API:          {api.ready['url']}\n"
               + (f"  Gateway:              {route_url} (opaque tokens in, JWTs out)\n"
                  if gateway else "") + "  Logs:                 "
-              f"{workdir}/*.log\n\n  Press Ctrl-C to stop.\n", flush=True)
+              f"{workdir}/*.log\n\n{second_factor_help()}\n  Press Ctrl-C to stop.\n",
+              flush=True)
         if mobile:
             print(f"  Mobile door on. Run the example app instance in another terminal:\n\n"
                   f"    .venv/bin/python mobile-example/run.py --bff {public} "

@@ -5,7 +5,9 @@
  * meta tag) and never holds a token. All DOM is built with textContent;
  * API data is never parsed as HTML.
  */
-import { BffError, fetchApi, handlePageLoad, isKnownErrorCode, login, logout, readError, session } from './bff-client/index.js';
+import {
+  BffError, StepUpRequired, fetchApi, handlePageLoad, isKnownErrorCode, login, logout, readError, session,
+} from './bff-client/index.js';
 
 const BANK_NAME = 'Northwind Bank';
 const LOCALE = document.documentElement.lang || undefined;
@@ -119,6 +121,9 @@ const MESSAGES = {
   authorization_error: () => 'Signing in was cancelled or refused. Please try again.',
   store_unavailable: () => 'The service is temporarily unavailable. Please try again in a moment.',
   invalid_payment: () => 'The payment could not be sent. Please check the details and try again.',
+  step_up_required: () => 'This needs a stronger sign-in. Please sign in again with your one-time code.',
+  payment_not_approved: () => 'This payment is not the one you approved, or the approval was already used. Nothing was sent.',
+  authorization_missing: () => 'The approval for this payment was already used or has expired. Nothing was sent.',
   not_found: () => 'That account could not be found. Please reload the page.',
 };
 
@@ -162,8 +167,11 @@ function ibanProblem(value) {
 async function start() {
   let problem = null;
   let signInProblem = false;
+  // taken out first: whatever happens below, a pending payment is resumed at most once
+  const pending = takePendingPayment();
+  let loaded = { handled: false };
   try {
-    await handlePageLoad();
+    loaded = await handlePageLoad();
   } catch (err) {
     problem = err;
     signInProblem = err instanceof BffError && err.status >= 400 && err.status < 500 && err.status !== 404 && err.status !== 405;
@@ -178,7 +186,11 @@ async function start() {
 
   if (current && current.isLoggedIn) {
     renderSignedIn(current);
-    if (problem && signInProblem) showError(`Sign-in didn't complete: ${friendlyMessage(problem)}`);
+    if (pending && loaded.handled && typeof loaded.purposeId === 'string') {
+      resumeApprovedPayment(pending, loaded.purposeId);
+    } else if (pending && problem && signInProblem) {
+      showApprovalCancelled(pending, problem);
+    } else if (problem && signInProblem) showError(`Sign-in didn't complete: ${friendlyMessage(problem)}`);
   } else {
     renderLanding();
     if (problem) {
@@ -260,9 +272,10 @@ function renderSignedIn(current) {
   const txTitle = h('p', { class: 'section-sub', id: 'tx-account' });
   const txBody = h('div', { class: 'tx-body', 'data-testid': 'transactions', 'aria-live': 'polite', 'aria-busy': 'false' });
   const confirmation = h('div', { class: 'confirmation', 'data-testid': 'payment-confirmation', tabindex: '-1', hidden: true });
+  const approval = h('div', { class: 'approval', 'data-testid': 'payment-approval', tabindex: '-1', hidden: true });
   const form = buildPaymentForm();
 
-  state.dom = { accountList, txTitle, txBody, confirmation, form };
+  state.dom = { accountList, txTitle, txBody, confirmation, approval, form };
 
   const view = h('div', { class: 'dashboard' },
     h('h1', { class: 'page-title' }, `Welcome, ${displayName}`),
@@ -279,6 +292,7 @@ function renderSignedIn(current) {
       h('section', { class: 'panel pay-panel card', 'aria-labelledby': 'pay-heading' },
         h('h2', { id: 'pay-heading' }, 'Make a payment'),
         confirmation,
+        approval,
         form,
       ),
     ),
@@ -488,7 +502,7 @@ function buildPaymentForm() {
     field('From account', fromAccount),
     field('Recipient name', toName),
     field('Recipient IBAN', toIban, 'For example DE89 3704 0044 0532 0130 00'),
-    field('Amount (EUR)', amount),
+    field('Amount (EUR)', amount, 'Larger payments are confirmed with a one-time code.'),
     field('Reference (optional)', reference),
     formError,
     h('div', { class: 'form-actions' }, pay),
@@ -522,6 +536,7 @@ function buildPaymentForm() {
     if (sending) return;
     formError.hidden = true;
     state.dom.confirmation.hidden = true;
+    state.dom.approval.hidden = true;
 
     const values = readValues();
     const problems = validatePayment(inputs, values);
@@ -543,13 +558,7 @@ function buildPaymentForm() {
     form.setAttribute('aria-busy', 'true');
     announce('Sending payment');
     try {
-      const response = await fetchApi('/api/payments', {
-        method: 'POST',
-        body: JSON.stringify({ ...values, currency }),
-      });
-      if (!response.ok) throw await readError(response);
-      const data = await response.json();
-      const payment = data.payment || data;
+      const payment = await sendPayment(values, currency);
       clearError();
       showConfirmation(payment, currency);
       toName.value = '';
@@ -558,7 +567,8 @@ function buildPaymentForm() {
       reference.value = '';
       await loadAccounts({ select: values.fromAccount });
     } catch (err) {
-      if (err instanceof BffError && err.status === 401) sessionEnded();
+      if (err instanceof StepUpRequired) offerApproval(values, currency, err);
+      else if (err instanceof BffError && err.status === 401) sessionEnded();
       else {
         showFormError(friendlyMessage(err, BANK_NAME));
         // the message sits right above the button that still has focus; make sure it is seen
@@ -573,6 +583,190 @@ function buildPaymentForm() {
   });
 
   return form;
+}
+
+/** POST one payment; with `purposeId`, on the one-purpose token of its approval. Throws BffError. */
+async function sendPayment(values, currency, purposeId) {
+  const response = await fetchApi('/api/payments', {
+    method: 'POST',
+    headers: purposeId ? { 'X-BFF-Purpose': purposeId } : undefined,
+    body: JSON.stringify({ ...values, currency }),
+  });
+  if (!response.ok) throw await readError(response);
+  const data = await response.json();
+  return data.payment || data;
+}
+
+// ---------------------------------------------------------------------------
+// approving a larger payment: a second factor and consent to this exact payment (RFC 9396)
+
+const PENDING_KEY = 'northwind.pendingPayment';
+const PENDING_TTL_MS = 10 * 60 * 1000;
+
+/** The payment's non-secret details, kept in this tab across the redirect: never a token. */
+function savePendingPayment(values, currency) {
+  try {
+    window.sessionStorage.setItem(PENDING_KEY, JSON.stringify({ values, currency, savedAt: Date.now() }));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The pending payment, removed from storage as it is read (it is resumed at most once). */
+function takePendingPayment() {
+  let raw = null;
+  try {
+    raw = window.sessionStorage.getItem(PENDING_KEY);
+    window.sessionStorage.removeItem(PENDING_KEY);
+  } catch {
+    return null;
+  }
+  if (!raw) return null;
+  try {
+    const pending = JSON.parse(raw);
+    const values = pending?.values;
+    if (!values || typeof values !== 'object' || typeof pending.currency !== 'string') return null;
+    if (!(Date.now() - Number(pending.savedAt) < PENDING_TTL_MS)) return null;
+    for (const name of ['fromAccount', 'toName', 'toIban', 'amount', 'reference']) {
+      if (typeof values[name] !== 'string') return null;
+    }
+    return pending;
+  } catch {
+    return null;
+  }
+}
+
+/** "150" -> "150.00": the two-decimal amount the approval names. */
+function twoDecimals(amount) {
+  const [whole, fraction = ''] = amount.split('.');
+  return `${whole.replace(/^0+(?=\d)/, '')}.${fraction.padEnd(2, '0')}`;
+}
+
+/** The RFC 9396 authorization_details of exactly this payment. */
+function paymentDetails(values, currency) {
+  const detail = {
+    type: 'payment_initiation',
+    instructedAmount: { amount: twoDecimals(values.amount), currency },
+    creditorName: values.toName,
+    creditorAccount: { iban: values.toIban },
+  };
+  if (values.reference) detail.remittanceInformationUnstructured = values.reference;
+  return [detail];
+}
+
+function groupedIban(iban) {
+  return iban.replace(/(.{4})(?=.)/g, '$1 ');
+}
+
+function paymentSummary(values, currency) {
+  const rows = [
+    ['Amount', formatMoney(twoDecimals(values.amount), currency), 'approval-amount'],
+    ['To', values.toName, 'approval-name'],
+    ['IBAN', groupedIban(values.toIban), 'approval-iban'],
+  ];
+  if (values.reference) rows.push(['Reference', values.reference, 'approval-reference']);
+  return h('dl', { class: 'approval-summary' },
+    ...rows.map(([term, value, testid]) => [h('dt', {}, term), h('dd', { 'data-testid': testid }, value)]));
+}
+
+/** The API asked for a stronger sign-in: say why, show the payment, and let the user choose. */
+function offerApproval(values, currency, stepUp) {
+  const { approval } = state.dom;
+  const go = h('button', { type: 'button', class: 'button button-primary', 'data-testid': 'approve-payment' }, 'Continue to approve');
+  const back = h('button', { type: 'button', class: 'button button-secondary', 'data-testid': 'cancel-approval' }, 'Not now');
+  const problem = h('p', { class: 'alert', role: 'alert', hidden: true });
+  approval.replaceChildren(
+    h('h3', { id: 'approval-heading' }, 'Approve this payment'),
+    h('p', { 'data-testid': 'approval-reason' },
+      'For your security, larger payments need a second step. On our secure sign-in page you will enter the ' +
+      'one-time code from your authenticator app and approve exactly this payment. Nothing is sent until you do.'),
+    paymentSummary(values, currency),
+    problem,
+    h('div', { class: 'approval-actions' }, go, back),
+  );
+  approval.setAttribute('aria-labelledby', 'approval-heading');
+  approval.hidden = false;
+  approval.focus();
+  announce('This payment needs your approval with a one-time code');
+
+  back.addEventListener('click', () => {
+    approval.hidden = true;
+    state.dom.form.querySelector('[data-testid=pay]')?.focus();
+    announce('Payment not sent');
+  });
+  go.addEventListener('click', async () => {
+    problem.hidden = true;
+    go.disabled = true;
+    go.textContent = 'Redirecting…';
+    announce('Redirecting to approve the payment');
+    if (!savePendingPayment(values, currency)) {
+      go.disabled = false;
+      go.textContent = 'Continue to approve';
+      problem.textContent = 'This browser does not let us keep the payment while you approve it. Please allow site storage and try again.';
+      problem.hidden = false;
+      return;
+    }
+    try {
+      await login({
+        acrValues: stepUp.acrValues.length > 0 ? stepUp.acrValues : undefined,
+        maxAge: stepUp.maxAge,
+        authorizationDetails: paymentDetails(values, currency),
+        returnTo: window.location.pathname,
+      });
+    } catch (err) {
+      takePendingPayment();
+      go.disabled = false;
+      go.textContent = 'Continue to approve';
+      problem.textContent = friendlyMessage(err);
+      problem.hidden = false;
+    }
+  });
+}
+
+/** Back from an approval: send the payment once, on its one-purpose token. */
+async function resumeApprovedPayment(pending, purposeId) {
+  const { values, currency } = pending;
+  const { approval } = state.dom;
+  approval.replaceChildren(
+    h('h3', { id: 'approval-heading' }, 'Sending your approved payment…'),
+    paymentSummary(values, currency),
+  );
+  approval.setAttribute('aria-labelledby', 'approval-heading');
+  approval.hidden = false;
+  announce('Sending your approved payment');
+  try {
+    const payment = await sendPayment(values, currency, purposeId);
+    approval.hidden = true;
+    clearError();
+    showConfirmation(payment, currency);
+    await loadAccounts({ select: values.fromAccount });
+  } catch (err) {
+    if (err instanceof BffError && err.status === 401 && !(err instanceof StepUpRequired)) sessionEnded();
+    else showApprovalOutcome(pending, 'Payment not sent', friendlyMessage(err, BANK_NAME));
+  }
+}
+
+/** The end of an approval that sent nothing, in the payment panel (the page banner is for
+ * the page's own loading and would be cleared by it). */
+function showApprovalOutcome(pending, title, message) {
+  const { approval } = state.dom;
+  approval.replaceChildren(
+    h('h3', { id: 'approval-heading' }, title),
+    h('p', { 'data-testid': 'approval-outcome', role: 'alert' }, message),
+    paymentSummary(pending.values, pending.currency),
+  );
+  approval.setAttribute('aria-labelledby', 'approval-heading');
+  approval.hidden = false;
+  approval.focus();
+}
+
+/** Back from a cancelled or refused approval: still signed in, nothing paid. */
+function showApprovalCancelled(pending, problem) {
+  const refused = problem instanceof BffError && problem.code === 'authorization_error';
+  showApprovalOutcome(pending, 'Payment not sent', refused
+    ? 'You cancelled the approval, so this payment was not sent. You are still signed in.'
+    : `The payment was not approved. ${friendlyMessage(problem)}`);
 }
 
 function renderFromAccountOptions() {

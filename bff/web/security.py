@@ -14,7 +14,8 @@ from bff.errors import OriginNotAllowed
 from bff.web.errors import send_error
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-ALLOW_HEADERS = "Content-Type, X-CSRF-Token, Accept, Last-Event-ID"
+# X-BFF-Purpose: the one call a payment approval's token is for (bff/proxy/forwarder.py)
+ALLOW_HEADERS = "Content-Type, X-CSRF-Token, X-BFF-Purpose, Accept, Last-Event-ID"
 ALLOW_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE"
 
 

@@ -77,6 +77,11 @@ def test_axe_finds_no_wcag21_aa_violations(e2e_stack: E2EStack, page: Page) -> N
     expect(page.get_by_test_id("payment-confirmation")).to_contain_text("Payment sent")
     assert_no_violations(page, "payment confirmation")
 
+    fill_payment(page, iban=VALID_IBAN, amount="250.00")
+    page.get_by_test_id("pay").click()
+    expect(page.get_by_test_id("payment-approval")).to_be_focused()
+    assert_no_violations(page, "payment approval explained")
+
 
 def test_brand_link_name_contains_its_visible_text(e2e_stack: E2EStack, page: Page) -> None:
     page.goto(e2e_stack.bff.url + "/")
@@ -220,8 +225,6 @@ def test_phone_layout_shows_the_validation_message(e2e_stack: E2EStack, browser:
                                                     screenshots: Path) -> None:
     context = browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2,
                                   is_mobile=True, has_touch=True, locale="en-US", timezone_id="UTC")
-    context.route("**/fonts.googleapis.com/**", lambda route: route.abort())
-    context.route("**/fonts.gstatic.com/**", lambda route: route.abort())
     try:
         page = context.new_page()
         app = e2e_stack.bff.url + "/"

@@ -128,6 +128,26 @@ def test_step_up_login_keeps_session_and_csrf_and_raises_acr_from_the_id_token(
         assert ok.status_code == 201, ok.text
 
 
+@pytest.mark.spec("RFC 9470 §4")
+def test_an_id_token_without_a_requested_acr_is_refused_and_the_session_stays(
+        bff: BFF, as_browser: ASBrowser) -> None:
+    # the dev AS does not know this level and ignores it, as an AS may (OIDC Core §5.5.1.1:
+    # acr_values is a voluntary claim request): it signs the user in with a password only
+    jar = Jar()
+    with bff.client() as http:
+        csrf = login(http, jar, as_browser)["csrfToken"]
+        before = session_claims(http, jar)
+        url = start_login(http, jar, acrValues=["urn:example:acr:loa4", MFA + ":not"])
+        callback = as_browser.authorize(url, REDIRECT_URI)
+        assert not any('name="otp"' in page for page in as_browser.pages)
+        response = call(http, jar, "POST", "/bff/login/end", json={"pageUrl": callback})
+        assert response.status_code == 502, response.text
+        assert response.json()["error"] == "acr_not_satisfied"
+        after = call(http, jar, "GET", "/bff/session").json()
+        assert after["isLoggedIn"] is True and after["csrfToken"] == csrf
+        assert after["claims"] == before and before["acr"] == PWD
+
+
 @pytest.mark.spec("OpenID Connect Core §3.1.2.1")
 def test_max_age_forces_a_new_sign_in(bff: BFF, as_browser: ASBrowser) -> None:
     jar = Jar()

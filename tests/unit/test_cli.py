@@ -170,3 +170,14 @@ def test_run_serves_with_the_configured_head_limits(tmp_path: Path, no_server: l
     assert issubclass(config.http_protocol_class, BoundedHttpToolsProtocol)
     assert config.http_protocol_class.limits == HeadLimits(max_count=50, max_bytes=65536)
     assert line.issuer == "https://as.example" and line.workers == 1
+
+
+def test_demo_code_prints_the_code_the_dev_as_accepts_now(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from bff.demo_totp import code_at
+
+    before = code_at("bob")
+    assert main(["demo-code", "bob"]) == 0
+    out = capsys.readouterr().out
+    assert out.split()[0] in (before, code_at("bob"))  # a step may end between the two
+    assert "otpauth://totp/Example%20Bank:bob?" in out

@@ -201,11 +201,13 @@ def test_cors_only_for_configured_origins(stack: Stack, workdir: Path, client_jw
     with running_bff(config) as bff, httpx.Client(base_url=bff.url) as http:
         ok = http.options("/bff/session", headers={
             "Origin": "http://localhost:4000", "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type,x-csrf-token"})
+            "Access-Control-Request-Headers": "content-type,x-csrf-token,x-bff-purpose"})
         assert ok.status_code == 204
         assert ok.headers["access-control-allow-origin"] == "http://localhost:4000"
         assert ok.headers["access-control-allow-credentials"] == "true"
-        assert "x-csrf-token" in ok.headers["access-control-allow-headers"].lower()
+        allowed = {h.strip() for h in ok.headers["access-control-allow-headers"].lower().split(",")}
+        # x-bff-purpose: the one call of a payment approval (RFC 9396) from an app's origin
+        assert {"content-type", "x-csrf-token", "x-bff-purpose"} <= allowed
         bad = http.options("/bff/session", headers={
             "Origin": "http://localhost:4001", "Access-Control-Request-Method": "POST"})
         assert bad.status_code == 403
