@@ -43,7 +43,8 @@ from bff.handler.service import (
     check_userinfo_sub,
     requested_max_age,
 )
-from bff.mobile.attestation import AttestationVerifier, Challenges
+from bff.mobile.attestation import Challenges
+from bff.mobile.platform import RegistrationEvidence
 from bff.mobile.proofs import InstanceProofs, ProofNonces
 from bff.mobile.registry import Instance, InstanceRegistry
 from bff.oauth.authorization_response import (
@@ -114,7 +115,7 @@ class MobileDoor:
 
     def __init__(self, settings: Settings, service: SessionService, store: Store,
                  sealer: Sealer, names: CookieNames, registry: InstanceRegistry,
-                 challenges: Challenges, attestations: AttestationVerifier,
+                 challenges: Challenges, attestations: RegistrationEvidence,
                  proofs: InstanceProofs, nonces: ProofNonces) -> None:
         self.settings = settings
         self.service = service
@@ -190,11 +191,16 @@ class MobileDoor:
         self._no_cookies(call)
         return {"attestation_challenge": await self.challenges.issue()}
 
-    async def register(self, call: MobileCall) -> dict[str, Any]:
-        """``POST /mobile/register``: verify the attestation, register a client at the AS."""
+    async def register(self, call: MobileCall,
+                       body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``POST /mobile/register``: verify the attestation, register a client at the AS.
+
+        ``body`` (optional JSON): ``{platform: {format, keyId, attestationObject},
+        instanceJwk}`` for an app that registers with App Attest.
+        """
         self._no_cookies(call)
         attested = await self.attestations.verify(call.headers.get(ATTESTATION_HEADER),
-                                                   call.headers.get(POP_HEADER))
+                                                   call.headers.get(POP_HEADER), body or {})
         instance = await self.registry.register(attested)
         return {"instanceId": instance.instance_id}
 
