@@ -46,7 +46,7 @@ from bff.store.base import Store
 from bff.store.factory import build_store
 from bff.telemetry.access import AccessLog
 from bff.telemetry.request_id import RequestIdMiddleware
-from bff.web.backchannel import backchannel_route
+from bff.web.backchannel import backchannel_route, instance_backchannel_route
 from bff.web.browser import browser_routes
 from bff.web.errors import error_response
 from bff.web.headers import HSTS_HEADER, STATIC_HEADERS, SecurityHeaders
@@ -173,7 +173,9 @@ def build_mobile(config: LoadedConfig, service: SessionService, store: Store, se
     proofs = InstanceProofs(store, nonces, clock, m.proof_max_age, m.require_nonce,
                             algorithms=s.oauth.algorithms)
     registry = InstanceRegistry(s, store, sealer, http, client.discovery, clock,
-                                config.registration_token)
+                                config.registration_token,
+                                backchannel_base=f"{audience}{s.server.path_prefix}"
+                                                 "/backchannel-logout")
     return MobileDoor(s, service, store, sealer, names, registry, challenges, attestations,
                       proofs, nonces)
 
@@ -197,6 +199,8 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
                         refuse_proofs=parts.mobile is not None),
         *(mobile_routes(parts.mobile, prefix) if parts.mobile is not None else []),
         backchannel_route(parts.backchannel, prefix),
+        *([instance_backchannel_route(parts.backchannel, parts.mobile.backchannel_client, prefix)]
+          if parts.mobile is not None else []),
         Route("/healthz", healthz, methods=["GET"]),  # type: ignore[arg-type]
         Route("/readyz", readyz, methods=["GET"]),  # type: ignore[arg-type]
         Route(f"{prefix}/jwks.json", jwks_endpoint(keys), methods=["GET"]),

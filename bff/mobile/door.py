@@ -23,6 +23,7 @@ from bff.errors import (
     AuthorizationServerError,
     CookieOnMobileDoor,
     InstanceUnknown,
+    InvalidLogoutToken,
     InvalidRequest,
     InvalidSeal,
     LoginFailed,
@@ -209,6 +210,13 @@ class MobileDoor:
         instance = await self._instance(call, handle_of(call.headers))
         await self.registry.delete(instance)
         return {"deleted": True}
+
+    async def backchannel_client(self, instance_id: str) -> FapiClient:
+        """The client whose logout tokens the instance's back-channel URI accepts."""
+        instance = await self.registry.load(instance_id) if len(instance_id) <= 128 else None
+        if instance is None:
+            raise InvalidLogoutToken("no registration for this instance")
+        return self.registry.client(instance)
 
     # -- login -----------------------------------------------------------------------------
 
