@@ -136,9 +136,13 @@ class InstanceRegistry:
         except (InvalidSeal, ValueError, TypeError) as exc:
             raise InvalidSeal("instance record unreadable") from exc
 
+    async def forget(self, instance: Instance) -> None:
+        """Delete the instance's record here: its sessions stop at once."""
+        await self._store.delete(keys.mobile_instance(instance.instance_id))
+
     async def delete(self, instance: Instance) -> None:
         """Forget the instance here first (its sessions stop at once), then at the AS."""
-        await self._store.delete(keys.mobile_instance(instance.instance_id))
+        await self.forget(instance)
         self._clients.pop(instance.client_id, None)
         await self._delete_at_as(instance)
         log.info("app instance deleted", extra={"event": "mobile_unregister",

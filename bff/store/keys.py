@@ -91,6 +91,16 @@ def mobile_instance(jkt: str) -> str:
     return f"{PREFIX}mobile-instance:{jkt}"
 
 
+def mobile_instance_sessions(jkt: str) -> str:
+    """How many sessions an app instance has started (numbers its session slots)."""
+    return f"{PREFIX}mobile-instance-sessions:{jkt}"
+
+
+def mobile_instance_session(jkt: str, slot: int) -> str:
+    """The id of an app instance's ``slot``-th session (to end them all on deletion)."""
+    return f"{PREFIX}mobile-instance-session:{jkt}:{slot}"
+
+
 def mobile_login(state_ref: str) -> str:
     """A mobile login transaction (keyed by a hash of its ``state``)."""
     return f"{PREFIX}mobile-login:{state_ref}"

@@ -86,3 +86,41 @@ def test_two_instances_get_their_own_clients_keys_and_sessions(
     after = two.send("GET", "/bff/mobile/session")
     assert after.status_code == 401
     assert two.unregister() == {"deleted": True}
+
+
+@pytest.mark.spec("RFC 7009 §2.1")
+def test_deleting_an_instance_revokes_its_sessions_refresh_tokens(
+        mobile_bff: BFF, attester: LocalAttester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every session of the instance ends and its refresh token is revoked at the AS.
+
+    The client's deletion at the AS is held back here: deleting a client may invalidate its
+    tokens by itself, and the test must see the revocation, not that.
+    """
+    app = registered(mobile_bff, attester)
+    sign_in(app)
+    first_handle = app.handle
+    sign_in(app)  # a second session on the same device
+    door = mobile_bff.parts.mobile
+    assert door is not None
+    sessions = [mobile_bff.run(door.sessions.load({door.names.session: h}))
+                for h in (first_handle, app.handle)]
+    assert all(s.refresh_token for s in sessions)
+    instance = mobile_bff.run(door.registry.load(app.instance_id or ""))
+    client = door.registry.client(instance)
+    assert all(mobile_bff.run(client.introspect(s.refresh_token)).get("active") is True
+               for s in sessions)
+    held: list[Any] = []
+
+    async def hold(instance: Any) -> None:
+        held.append(instance)
+
+    monkeypatch.setattr(door.registry, "_delete_at_as", hold)
+    assert app.unregister() == {"deleted": True}
+    assert held, "the client deletion was reached, after the revocations"
+    for session in sessions:
+        state = mobile_bff.run(client.introspect(session.refresh_token))
+        assert state.get("active") is False, "the refresh token was revoked"
+        assert mobile_bff.run(door.sessions.load({door.names.session: session.session_id})) \
+            is None, "the session record is gone"
+    monkeypatch.undo()
+    mobile_bff.run(door.registry._delete_at_as(instance))
