@@ -152,6 +152,12 @@ class AppAttestVerifier:
     def verify(self, attestation_object: bytes, challenge: bytes,
                key_id: bytes) -> AppAttestation:
         """Verify an attestation object made for ``challenge`` by the key ``key_id``."""
+        return self.verify_client_data_hash(attestation_object,
+                                            hashlib.sha256(challenge).digest(), key_id)
+
+    def verify_client_data_hash(self, attestation_object: bytes, client_data_hash: bytes,
+                                key_id: bytes) -> AppAttestation:
+        """Verify an object whose app passed ``client_data_hash`` to ``attestKey``."""
         if len(attestation_object) > MAX_OBJECT:
             raise PlatformAttestationInvalid("attestation object too large")
         try:
@@ -166,7 +172,7 @@ class AppAttestVerifier:
             raise PlatformAttestationInvalid("attStmt or authData missing")
         leaf = self._chain(statement.get("x5c"))
         # steps 2-4: the nonce binds the authenticator data and this server's challenge
-        nonce = hashlib.sha256(auth_data + hashlib.sha256(challenge).digest()).digest()
+        nonce = hashlib.sha256(auth_data + client_data_hash).digest()
         try:
             ext = leaf.extensions.get_extension_for_oid(NONCE_OID).value
         except x509.ExtensionNotFound as exc:
