@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from cryptography import x509
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -26,8 +27,10 @@ from bff.handler.backchannel import BackchannelLogout, SessionRevocations
 from bff.handler.browser import BrowserHandler
 from bff.handler.refresh import SingleFlightRefresher
 from bff.handler.service import ActiveSession, Call, SessionService
+from bff.mobile.apple import apple_roots
 from bff.mobile.attestation import AttestationVerifier, Challenges
 from bff.mobile.door import MobileDoor, has_mobile_credential
+from bff.mobile.platform import RegistrationEvidence, app_attest_verifier
 from bff.mobile.proofs import InstanceProofs, ProofNonces
 from bff.mobile.registry import InstanceRegistry
 from bff.oauth.client import ClientSettings, FapiClient
@@ -43,7 +46,7 @@ from bff.store.base import Store
 from bff.store.factory import build_store
 from bff.telemetry.access import AccessLog
 from bff.telemetry.request_id import RequestIdMiddleware
-from bff.web.backchannel import backchannel_route
+from bff.web.backchannel import backchannel_route, instance_backchannel_route
 from bff.web.browser import browser_routes
 from bff.web.errors import error_response
 from bff.web.headers import HSTS_HEADER, STATIC_HEADERS, SecurityHeaders
@@ -109,6 +112,10 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
     if s.insecure.loopback_endpoints:
         log.warning("INSECURE: plain-http AS endpoints on loopback hosts accepted",
                     extra={"setting": "insecure.loopback_endpoints"})
+    if s.insecure.app_attest_roots_file:
+        log.warning("INSECURE: App Attest chains are checked against the roots of "
+                    "insecure.app_attest_roots_file, not Apple's (tests only)",
+                    extra={"setting": "insecure.app_attest_roots_file"})
     names = CookieNames(secure=not s.insecure.plain_http_cookies)
     sealer = Sealer(config.seal_keys)
     # without a client key (TLS client authentication and no signed requests) nothing is signed
@@ -157,13 +164,18 @@ def build_mobile(config: LoadedConfig, service: SessionService, store: Store, se
     challenges = Challenges(store, m.challenge_ttl)
     nonces = ProofNonces(sealer, clock, m.nonce_ttl)
     audience = s.server.public_url.rstrip("/")
-    attestations = AttestationVerifier(config.attester_jwks, m.apps, audience, store,
-                                       challenges, clock, m.proof_max_age,
-                                       algorithms=s.oauth.algorithms)
+    roots = (x509.load_pem_x509_certificates(config.app_attest_roots_pem)
+             if config.app_attest_roots_pem else apple_roots())
+    attestations = RegistrationEvidence(
+        AttestationVerifier(config.attester_jwks, m.apps, audience, store, challenges, clock,
+                            m.proof_max_age, algorithms=s.oauth.algorithms),
+        m.app_attest, app_attest_verifier(m.app_attest, roots, clock))
     proofs = InstanceProofs(store, nonces, clock, m.proof_max_age, m.require_nonce,
                             algorithms=s.oauth.algorithms)
     registry = InstanceRegistry(s, store, sealer, http, client.discovery, clock,
-                                config.registration_token)
+                                config.registration_token,
+                                backchannel_base=f"{audience}{s.server.path_prefix}"
+                                                 "/backchannel-logout")
     return MobileDoor(s, service, store, sealer, names, registry, challenges, attestations,
                       proofs, nonces)
 
@@ -187,6 +199,8 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
                         refuse_proofs=parts.mobile is not None),
         *(mobile_routes(parts.mobile, prefix) if parts.mobile is not None else []),
         backchannel_route(parts.backchannel, prefix),
+        *([instance_backchannel_route(parts.backchannel, parts.mobile.backchannel_client, prefix)]
+          if parts.mobile is not None else []),
         Route("/healthz", healthz, methods=["GET"]),  # type: ignore[arg-type]
         Route("/readyz", readyz, methods=["GET"]),  # type: ignore[arg-type]
         Route(f"{prefix}/jwks.json", jwks_endpoint(keys), methods=["GET"]),

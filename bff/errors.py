@@ -301,6 +301,16 @@ class PlatformNonceMismatch(PlatformAttestationInvalid):
     description = "the platform attestation does not carry this challenge"
 
 
+class PlatformAttestationRequired(AttestationRejected):
+    code = "platform_attestation_required"
+    description = "this app must present its platform attestation"
+
+
+class AttesterRequired(AttestationRejected):
+    code = "attester_attestation_required"
+    description = "this app must present an attester's client attestation as well"
+
+
 class ProofRequired(NotAuthenticated):
     code = "proof_required"
     description = "a proof signed by the instance key is required"

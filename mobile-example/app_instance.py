@@ -13,6 +13,7 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -126,6 +127,30 @@ class AppInstance:
         pop = pop or self.attestation_pop(self.challenge())
         response = self.http.post(self.base_url + "/bff/mobile/register", headers={
             "OAuth-Client-Attestation": attestation, "OAuth-Client-Attestation-PoP": pop})
+        self.nonce = response.headers.get("DPoP-Nonce", self.nonce)
+        self.instance_id = str(self._json(response)["instanceId"])
+        return self.instance_id
+
+    def register_with_app_attest(self, attest_key: Callable[[bytes], tuple[bytes, bytes]],
+                                 attestation: str | None = None) -> str:
+        """``POST /bff/mobile/register`` with an Apple App Attest attestation object.
+
+        ``attest_key(client_data_hash)`` plays ``DCAppAttestService.attestKey``: it returns
+        (key id, attestation object). The client data binds the challenge and this instance
+        key: ``SHA-256(challenge "." jkt)``, jkt = the instance key's RFC 7638 thumbprint.
+        ``attestation``: an attester's JWT as well, for an app whose mode is "both".
+        """
+        challenge = self.challenge()
+        client_data = f"{challenge}.{self.key.thumbprint()}".encode("ascii")
+        key_id, attestation_object = attest_key(hashlib.sha256(client_data).digest())
+        headers = {"OAuth-Client-Attestation-PoP": self.attestation_pop(challenge)}
+        if attestation is not None:
+            headers["OAuth-Client-Attestation"] = attestation
+        response = self.http.post(self.base_url + "/bff/mobile/register", headers=headers, json={
+            "platform": {"format": "apple-appattest",
+                         "keyId": base64.b64encode(key_id).decode("ascii"),
+                         "attestationObject": base64.b64encode(attestation_object).decode()},
+            "instanceJwk": self.public_jwk})
         self.nonce = response.headers.get("DPoP-Nonce", self.nonce)
         self.instance_id = str(self._json(response)["instanceId"])
         return self.instance_id

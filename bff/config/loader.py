@@ -52,6 +52,8 @@ class LoadedConfig:
     # the mobile door's trusted attesters (kid → public JWK) and initial access token
     attester_jwks: dict[str, dict[str, Any]] = field(default_factory=dict)
     registration_token: str = ""
+    # App Attest roots replacing Apple's (insecure.app_attest_roots_file, tests only)
+    app_attest_roots_pem: bytes = b""
 
     def __repr__(self) -> str:
         return "LoadedConfig(<secrets redacted>)"
@@ -91,12 +93,14 @@ def load_settings_from_mapping(raw: Mapping[str, Any], environ: Mapping[str, str
     client_jwks, seal_keys = _load_secrets(settings, env, base, problems)
     problems.extend(check_tls_files(settings, base))
     attesters, token = _load_mobile(settings, env, base, problems)
+    roots = _load_app_attest(settings, base, problems)
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(settings=settings, client_jwk=client_jwks[0], seal_keys=seal_keys,
                         client_jwks=[k for k in client_jwks if k], base_dir=base,
                         source=lambda: load_settings_from_mapping(raw, environ, base_dir),
-                        attester_jwks=attesters, registration_token=token)
+                        attester_jwks=attesters, registration_token=token,
+                        app_attest_roots_pem=roots)
 
 
 def _load_mobile(s: Settings, env: Mapping[str, str], base: Path, problems: list[Problem]
@@ -110,8 +114,12 @@ def _load_mobile(s: Settings, env: Mapping[str, str], base: Path, problems: list
         problems.append(Problem("mobile.redirect_uri", "must be an https URL (a claimed link)"))
     if not m.apps:
         problems.append(Problem("mobile.apps", "at least one app identity is required"))
-    if not m.attesters:
-        problems.append(Problem("mobile.attesters", "at least one trusted attester is required"))
+    if not m.attesters and not m.app_attest:
+        problems.append(Problem("mobile.attesters",
+                                "at least one trusted attester (or mobile.app_attest) is required"))
+    if any(a.mode == "both" for a in m.app_attest) and not m.attesters:
+        problems.append(Problem("mobile.attesters",
+                                "an app_attest mode \"both\" needs a trusted attester"))
     for key, value in (("challenge_ttl", m.challenge_ttl), ("proof_max_age", m.proof_max_age),
                        ("registrations_per_hour", m.registrations_per_hour),
                        ("nonce_ttl", m.nonce_ttl)):
@@ -144,6 +152,37 @@ def _load_mobile(s: Settings, env: Mapping[str, str], base: Path, problems: list
         problems.append(Problem("mobile.initial_access_token_file",
                                 f"is required (or set {SECRET_ENV_REGISTRATION_TOKEN})"))
     return attesters, token
+
+
+def _load_app_attest(s: Settings, base: Path, problems: list[Problem]) -> bytes:
+    """Check ``mobile.app_attest``; the PEM of ``insecure.app_attest_roots_file`` if set."""
+    seen: set[str] = set()
+    for i, a in enumerate(s.mobile.app_attest if s.mobile.enabled else ()):
+        key = f"mobile.app_attest[{i}]"
+        if a.app not in s.mobile.apps or a.app in seen:
+            problems.append(Problem(f"{key}.app", "must be one of mobile.apps, listed once"))
+        seen.add(a.app)
+        # Apple team ids are 10 upper-case letters and digits; bundle ids are reverse-DNS
+        if len(a.team_id) != 10 or not (a.team_id.isascii() and a.team_id.isalnum()
+                                        and a.team_id.upper() == a.team_id):
+            problems.append(Problem(f"{key}.team_id", "must be a 10-character Apple team id"))
+        if not a.bundle_id or not all(c.isascii() and (c.isalnum() or c in ".-")
+                                      for c in a.bundle_id):
+            problems.append(Problem(f"{key}.bundle_id", "must be a bundle id"))
+        if a.environment not in ("production", "development"):
+            problems.append(Problem(f"{key}.environment", 'must be "production" or "development"'))
+        if a.mode not in ("platform", "both"):
+            problems.append(Problem(f"{key}.mode", 'must be "platform" or "both"'))
+    if not s.insecure.app_attest_roots_file:
+        return b""
+    try:
+        pem = (base / s.insecure.app_attest_roots_file).read_bytes()
+    except OSError:
+        problems.append(Problem("insecure.app_attest_roots_file", "is not readable"))
+        return b""
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        problems.append(Problem("insecure.app_attest_roots_file", "holds no PEM certificate"))
+    return pem
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:

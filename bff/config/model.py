@@ -160,6 +160,22 @@ class AttesterSettings:
 
 
 @dataclass(frozen=True)
+class AppAttestSettings:
+    """Apple App Attest for one app identity: its App ID, environment and how it combines."""
+
+    # the app identity (an entry of mobile.apps) this applies to
+    app: str = ""
+    # the App ID is "<team_id>.<bundle_id>"; its SHA-256 is the attestation's rpIdHash
+    team_id: str = ""
+    bundle_id: str = ""
+    # "production" (AAGUID appattest + 7 zero bytes) or "development" (appattestdevelop)
+    environment: str = "production"
+    # "platform": the attestation object alone registers an instance of this app, and an
+    # attester JWT alone is refused; "both": the attester JWT and the attestation object
+    mode: str = "platform"
+
+
+@dataclass(frozen=True)
 class MobileSettings:
     """The mobile front door (DESIGN §6); off unless enabled."""
 
@@ -169,6 +185,8 @@ class MobileSettings:
     # app identities (the attestation's ``sub``) allowed to register
     apps: list[str] = field(default_factory=list)
     attesters: list[AttesterSettings] = field(default_factory=list)
+    # apps whose instances present an Apple App Attest attestation object at registration
+    app_attest: list[AppAttestSettings] = field(default_factory=list)
     # RFC 7591 §3: the initial access token for registrations (or BFF_SECRETS__REGISTRATION_TOKEN)
     initial_access_token_file: str = ""
     challenge_ttl: int = 300
@@ -189,6 +207,9 @@ class InsecureSettings:
     logout_token_without_typ: bool = False
     # plain-http AS endpoints on loopback hosts, for an AS whose issuer is not itself loopback
     loopback_endpoints: bool = False
+    # PEM file of the App Attest roots to trust instead of Apple's App Attestation Root CA
+    # (tests generate their own root; never in production)
+    app_attest_roots_file: str = ""
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,13 @@ DOCS: dict[str, str] = {
     "mobile.apps": "App identities (the attestation's `sub`) allowed to register.",
     "mobile.attesters.kid": "Key id of a trusted attester.",
     "mobile.attesters.jwk_file": "Its public JWK.",
+    "mobile.app_attest.app": "An app identity (of `apps`) whose instances register with Apple "
+                             "App Attest.",
+    "mobile.app_attest.team_id": "Its Apple team id (the App ID is `team_id.bundle_id`).",
+    "mobile.app_attest.bundle_id": "Its bundle id.",
+    "mobile.app_attest.environment": "`production` or `development` (the attested AAGUID).",
+    "mobile.app_attest.mode": "`platform`: the attestation object alone (an attester JWT alone "
+                              "is refused); `both`: the attester JWT and the object.",
     "mobile.initial_access_token_file": "The AS's initial access token for registrations "
                                         "(RFC 7591 §3), or `BFF_SECRETS__REGISTRATION_TOKEN`.",
     "mobile.challenge_ttl": "Seconds a registration challenge stays usable (once).",
@@ -145,11 +152,14 @@ DOCS: dict[str, str] = {
     "insecure.logout_token_without_typ": "Accept logout tokens whose typ is missing or a generic "
                                          "JWT.",
     "insecure.loopback_endpoints": "Accept plain-http AS endpoints on loopback hosts.",
+    "insecure.app_attest_roots_file": "PEM roots trusted for App Attest instead of Apple's "
+                                      "(tests only).",
 }
 
 TABLE_NOTES = {
     "routes": "An array of tables (`[[routes]]`), one per upstream API.",
-    "mobile": "`attesters` is an array of tables (`[[mobile.attesters]]`).",
+    "mobile": "`attesters` and `app_attest` are arrays of tables (`[[mobile.attesters]]`, "
+              "`[[mobile.app_attest]]`).",
     "insecure": "Development only; each one set is logged loudly at start-up.",
 }
 

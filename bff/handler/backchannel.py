@@ -53,17 +53,20 @@ class SessionRevocations:
         """Until no copy of the session can be valid any more, plus clock skew."""
         return max(1.0, session.created_at + self._lifetime - self._clock() + self._skew)
 
-    async def end(self, sid: str | None, sub: str | None) -> None:
-        """Mark the sid (or, without one, the sub) as ended now."""
+    async def end(self, sid: str | None, sub: str | None, client_id: str | None = None) -> None:
+        """Mark the sid (or, without one, the sub) as ended now, for one client's sessions.
+
+        ``client_id`` None: the BFF's own client (browser sessions); else an app instance's.
+        """
         now = str(self._clock()).encode()
         ttl = self._lifetime + 60
         if sid:
-            await self._store.set(keys.ended_sid(sid), now, ttl)
-            session_key = await self._store.get(keys.sid_session(sid))
+            await self._store.set(keys.ended_sid(sid, client_id), now, ttl)
+            session_key = await self._store.get(keys.sid_session(sid, client_id))
             if session_key:
                 await self._store.delete(session_key.decode())
         elif sub:
-            await self._store.set(keys.ended_sub(sub), now, ttl)
+            await self._store.set(keys.ended_sub(sub, client_id), now, ttl)
 
     async def end_session(self, session: Session) -> None:
         """Mark this BFF session as ended for every copy of it, on every instance.
@@ -92,9 +95,9 @@ class SessionRevocations:
         """The session at its newest generation; SessionExpired when it was ended."""
         ref = session_ref(session.session_id)
         names = [keys.ended_session(ref), keys.session_generation(ref),
-                 keys.ended_sub(session.sub)]
+                 keys.ended_sub(session.sub, session.client_id)]
         if session.as_sid:
-            names.append(keys.ended_sid(session.as_sid))
+            names.append(keys.ended_sid(session.as_sid, session.client_id))
         try:
             found = await self._store.get_many(names)
             ended, generation, *backchannel = found
@@ -144,12 +147,18 @@ class BackchannelLogout:
         self._clock = clock
         self._strict_typ = strict_typ
 
-    async def receive(self, form: Mapping[str, str]) -> None:
-        """Validate the ``logout_token`` and end its sessions; replays are refused."""
+    async def receive(self, form: Mapping[str, str], client: FapiClient | None = None) -> None:
+        """Validate the ``logout_token`` and end its sessions; replays are refused.
+
+        ``client``: an app instance's client (the token's ``aud`` must be its client id, and
+        only that client's sessions end); None: the BFF's own.
+        """
         token = form.get("logout_token")
         if not token:
             raise InvalidLogoutToken("no logout_token parameter")
-        claims = await self._client.validate_logout_token(token, self._strict_typ)
+        own = client is None
+        client = client or self._client
+        claims = await client.validate_logout_token(token, self._strict_typ)
         # §2.6 step 8: the jti is kept for as long as the token itself would still be accepted
         until = acceptable_until(claims, skew=self._client.settings.clock_skew)
         ttl = max(1, math.ceil(until - self._clock()) + 1)
@@ -157,7 +166,7 @@ class BackchannelLogout:
             raise InvalidLogoutToken("logout token jti replayed")
         sid = claims.get("sid") if isinstance(claims.get("sid"), str) else None
         sub = claims.get("sub") if isinstance(claims.get("sub"), str) else None
-        await self._revocations.end(sid, sub)
+        await self._revocations.end(sid, sub, None if own else client.settings.client_id)
         log.info("back-channel logout", extra={"event": "backchannel_logout",
                                                "has_sid": sid is not None})
         METRICS.events.inc(event="backchannel_logout")

@@ -254,6 +254,16 @@ class SessionService:
         """Revoke within a bounded wait; a failure is logged and counted, never fatal."""
         try:
             client = await self.client_for(session)
+        except BFFError as exc:
+            log.warning("refresh token revocation failed", extra={
+                "event": "revocation_failed", "code": exc.code})
+            METRICS.events.inc(event="revocation_failed")
+            return
+        await self.revoke_with(client, refresh_token)
+
+    async def revoke_with(self, client: FapiClient, refresh_token: str) -> None:
+        """Revoke ``refresh_token`` with ``client`` (RFC 7009) best effort, in bounded time."""
+        try:
             await asyncio.wait_for(client.revoke(refresh_token, "refresh_token"),
                                    min(self.settings.oauth.http_timeout, REVOCATION_WAIT))
         except (BFFError, TimeoutError) as exc:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +39,31 @@ NONCE_OID = x509.ObjectIdentifier("1.2.840.113635.100.8.2")
 AAGUID_PRODUCTION = b"appattest" + b"\x00" * 7
 AAGUID_DEVELOPMENT = b"appattestdevelop"
 MAX_OBJECT = 16 * 1024
+
+# Apple App Attestation Root CA (P-384, valid 2020-03-18 to 2045-03-15), as published at
+# https://www.apple.com/certificateauthority/Apple_App_Attestation_Root_CA.pem; the default
+# trust root. Tests substitute their own with insecure.app_attest_roots_file.
+APPLE_APP_ATTESTATION_ROOT_PEM = b"""\
+-----BEGIN CERTIFICATE-----
+MIICITCCAaegAwIBAgIQC/O+DvHN0uD7jG5yH2IXmDAKBggqhkjOPQQDAzBSMSYw
+JAYDVQQDDB1BcHBsZSBBcHAgQXR0ZXN0YXRpb24gUm9vdCBDQTETMBEGA1UECgwK
+QXBwbGUgSW5jLjETMBEGA1UECAwKQ2FsaWZvcm5pYTAeFw0yMDAzMTgxODMyNTNa
+Fw00NTAzMTUwMDAwMDBaMFIxJjAkBgNVBAMMHUFwcGxlIEFwcCBBdHRlc3RhdGlv
+biBSb290IENBMRMwEQYDVQQKDApBcHBsZSBJbmMuMRMwEQYDVQQIDApDYWxpZm9y
+bmlhMHYwEAYHKoZIzj0CAQYFK4EEACIDYgAERTHhmLW07ATaFQIEVwTtT4dyctdh
+NbJhFs/Ii2FdCgAHGbpphY3+d8qjuDngIN3WVhQUBHAoMeQ/cLiP1sOUtgjqK9au
+Yen1mMEvRq9Sk3Jm5X8U62H+xTD3FE9TgS41o0IwQDAPBgNVHRMBAf8EBTADAQH/
+MB0GA1UdDgQWBBSskRBTM72+aEH/pwyp5frq5eWKoTAOBgNVHQ8BAf8EBAMCAQYw
+CgYIKoZIzj0EAwMDaAAwZQIwQgFGnByvsiVbpTKwSga0kP0e8EeDS4+sQmTvb7vn
+53O5+FRXgeLhpJ06ysC5PrOyAjEAp5U4xDgEgllF7En3VcE3iexZZtKeYnpqtijV
+oyFraWVIyd/dganmrduC1bmTBGwD
+-----END CERTIFICATE-----
+"""
+
+
+def apple_roots() -> list[x509.Certificate]:
+    """Apple's App Attestation Root CA, the production trust anchor."""
+    return x509.load_pem_x509_certificates(APPLE_APP_ATTESTATION_ROOT_PEM)
 
 
 @dataclass(frozen=True)
@@ -75,11 +100,16 @@ def _jwk(key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
 class AppAttestVerifier:
     """Verifies App Attest attestation objects for the configured app ids."""
 
-    def __init__(self, roots: Sequence[x509.Certificate], app_ids: Sequence[str], *,
+    def __init__(self, roots: Sequence[x509.Certificate],
+                 app_ids: Sequence[str] | Mapping[str, bool], *,
                  production: bool = True, clock: Clock = system_clock) -> None:
+        """``app_ids``: App IDs, or App ID → production (True) / development (False)."""
+        environments = (dict(app_ids) if isinstance(app_ids, Mapping)
+                        else dict.fromkeys(app_ids, production))
         self._roots = list(roots)
-        self._app_ids = {hashlib.sha256(a.encode()).digest(): a for a in app_ids}
-        self._aaguid = AAGUID_PRODUCTION if production else AAGUID_DEVELOPMENT
+        self._app_ids = {hashlib.sha256(a.encode()).digest(): a for a in environments}
+        self._aaguids = {a: AAGUID_PRODUCTION if prod else AAGUID_DEVELOPMENT
+                         for a, prod in environments.items()}
         self._clock = clock
 
     def _chain(self, x5c: Any) -> x509.Certificate:
@@ -122,6 +152,12 @@ class AppAttestVerifier:
     def verify(self, attestation_object: bytes, challenge: bytes,
                key_id: bytes) -> AppAttestation:
         """Verify an attestation object made for ``challenge`` by the key ``key_id``."""
+        return self.verify_client_data_hash(attestation_object,
+                                            hashlib.sha256(challenge).digest(), key_id)
+
+    def verify_client_data_hash(self, attestation_object: bytes, client_data_hash: bytes,
+                                key_id: bytes) -> AppAttestation:
+        """Verify an object whose app passed ``client_data_hash`` to ``attestKey``."""
         if len(attestation_object) > MAX_OBJECT:
             raise PlatformAttestationInvalid("attestation object too large")
         try:
@@ -136,7 +172,7 @@ class AppAttestVerifier:
             raise PlatformAttestationInvalid("attStmt or authData missing")
         leaf = self._chain(statement.get("x5c"))
         # steps 2-4: the nonce binds the authenticator data and this server's challenge
-        nonce = hashlib.sha256(auth_data + hashlib.sha256(challenge).digest()).digest()
+        nonce = hashlib.sha256(auth_data + client_data_hash).digest()
         try:
             ext = leaf.extensions.get_extension_for_oid(NONCE_OID).value
         except x509.ExtensionNotFound as exc:
@@ -156,7 +192,7 @@ class AppAttestVerifier:
             raise PlatformAppMismatch("rpIdHash is not one of the configured app ids")
         if int.from_bytes(auth_data[33:37], "big") != 0:
             raise PlatformAttestationInvalid("counter is not 0 at attestation")
-        if auth_data[37:53] != self._aaguid:
+        if auth_data[37:53] != self._aaguids[app_id]:
             raise PlatformAttestationInvalid("aaguid is not this environment's")
         length = int.from_bytes(auth_data[53:55], "big")
         if auth_data[55:55 + length] != key_id:

@@ -160,13 +160,23 @@ class AttestationVerifier:
     async def verify(self, attestation: Any, pop: Any) -> Attested:
         """Verify both JWTs (§7.1-§7.3); spends the PoP's ``jti`` and its challenge."""
         app, jwk = self.check_attestation(attestation)
+        await self.check_pop(pop, jwk, app)
+        return Attested(app, jwk, thumbprint(jwk))
+
+    async def check_pop(self, pop: Any, jwk: dict[str, Any], app: str | None
+                        ) -> tuple[str, dict[str, Any]]:
+        """Verify a PoP signed by ``jwk`` (§7.3); spends its ``jti`` and challenge.
+
+        Returns the challenge and the claims. ``app`` None: the app is not known yet (a
+        platform attestation names it); the caller then checks the ``iss`` claim itself.
+        """
         self._header(pop, POP_TYP)
         instance_keys = KeySet.import_key_set({"keys": [jwk]})
         _, claims = verify(str(pop), instance_keys, self._algorithms, AttestationPoPInvalid)
         aud = claims.get("aud")
         if aud != self._audience and aud != self._audience + "/":
             raise AttestationPoPAudience("aud is not this BFF")
-        if "iss" in claims and claims["iss"] != app:
+        if app is not None and "iss" in claims and claims["iss"] != app:
             # draft -07 (cited by the conformance suite) puts the client id in iss
             raise AttestationPoPInvalid("iss differs from the attested app")
         iat = claims.get("iat")
@@ -181,5 +191,8 @@ class AttestationVerifier:
                                                2 * self._max_age + self._skew):
             raise AttestationPoPReplayed("jti seen before")
         # the current draft names it challenge; draft -07 named it nonce (both accepted)
-        await self._challenges.spend(claims.get("challenge", claims.get("nonce")))
-        return Attested(app, jwk, thumbprint(jwk))
+        challenge = claims.get("challenge", claims.get("nonce"))
+        await self._challenges.spend(challenge)
+        assert isinstance(challenge, str)
+        return challenge, claims
+

@@ -23,6 +23,7 @@ from bff.errors import (
     AuthorizationServerError,
     CookieOnMobileDoor,
     InstanceUnknown,
+    InvalidLogoutToken,
     InvalidRequest,
     InvalidSeal,
     LoginFailed,
@@ -43,7 +44,8 @@ from bff.handler.service import (
     check_userinfo_sub,
     requested_max_age,
 )
-from bff.mobile.attestation import AttestationVerifier, Challenges
+from bff.mobile.attestation import Challenges
+from bff.mobile.platform import RegistrationEvidence
 from bff.mobile.proofs import InstanceProofs, ProofNonces
 from bff.mobile.registry import Instance, InstanceRegistry
 from bff.oauth.authorization_response import (
@@ -62,6 +64,8 @@ from bff.telemetry.metrics import METRICS
 log = logging.getLogger("bff.mobile")
 
 ATTESTATION_HEADER = "oauth-client-attestation"
+# sessions of one instance looked at on deletion (each sign-in on the device adds one)
+MAX_INDEXED = 64
 POP_HEADER = "oauth-client-attestation-pop"
 
 
@@ -114,7 +118,7 @@ class MobileDoor:
 
     def __init__(self, settings: Settings, service: SessionService, store: Store,
                  sealer: Sealer, names: CookieNames, registry: InstanceRegistry,
-                 challenges: Challenges, attestations: AttestationVerifier,
+                 challenges: Challenges, attestations: RegistrationEvidence,
                  proofs: InstanceProofs, nonces: ProofNonces) -> None:
         self.settings = settings
         self.service = service
@@ -190,19 +194,42 @@ class MobileDoor:
         self._no_cookies(call)
         return {"attestation_challenge": await self.challenges.issue()}
 
-    async def register(self, call: MobileCall) -> dict[str, Any]:
-        """``POST /mobile/register``: verify the attestation, register a client at the AS."""
+    async def register(self, call: MobileCall,
+                       body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``POST /mobile/register``: verify the attestation, register a client at the AS.
+
+        ``body`` (optional JSON): ``{platform: {format, keyId, attestationObject},
+        instanceJwk}`` for an app that registers with App Attest.
+        """
         self._no_cookies(call)
         attested = await self.attestations.verify(call.headers.get(ATTESTATION_HEADER),
-                                                   call.headers.get(POP_HEADER))
+                                                   call.headers.get(POP_HEADER), body or {})
         instance = await self.registry.register(attested)
         return {"instanceId": instance.instance_id}
 
     async def unregister(self, call: MobileCall) -> dict[str, Any]:
-        """``DELETE /mobile/register``: delete the client at the AS; every session ends."""
+        """``DELETE /mobile/register``: delete the client at the AS; every session ends.
+
+        The registration goes first (every session stops at once), then each session's
+        refresh token is revoked with the instance's client (best effort, RFC 7009) while
+        that client still exists, then the client at the AS (RFC 7592).
+        """
         instance = await self._instance(call, handle_of(call.headers))
+        await self.registry.forget(instance)
+        client = self.registry.client(instance)
+        for session in await self._instance_sessions(instance):
+            await self.sessions.delete(session, {})
+            if session.refresh_token and session.client_id == instance.client_id:
+                await self.service.revoke_with(client, session.refresh_token)
         await self.registry.delete(instance)
         return {"deleted": True}
+
+    async def backchannel_client(self, instance_id: str) -> FapiClient:
+        """The client whose logout tokens the instance's back-channel URI accepts."""
+        instance = await self.registry.load(instance_id) if len(instance_id) <= 128 else None
+        if instance is None:
+            raise InvalidLogoutToken("no registration for this instance")
+        return self.registry.client(instance)
 
     # -- login -----------------------------------------------------------------------------
 
@@ -285,10 +312,41 @@ class MobileDoor:
             as_sid=claims.get("sid") if isinstance(claims.get("sid"), str) else None,
             instance=instance.instance_id, client_id=instance.client_id)
         await self.sessions.save(session, {}, self.service.ttl(session))
+        await self._remember_session(instance, session)
         log.info("mobile login completed", extra={"event": "mobile_login", "sub": session.sub})
         METRICS.events.inc(event="mobile_login")
         return {"isLoggedIn": True, "session": session.session_id,
                 "expiresAt": int(self.service.expires_at(session)), "claims": session.claims}
+
+    async def _remember_session(self, instance: Instance, session: Session) -> None:
+        """Index the session under its instance, so deleting the instance can end it."""
+        lifetime = self.settings.session.absolute_timeout + 60
+        slot = await self.store.incr(keys.mobile_instance_sessions(instance.instance_id),
+                                     lifetime)
+        sealed = self.sealer.seal(session.session_id.encode("ascii"),
+                                  keys.mobile_instance_session(instance.instance_id, slot))
+        await self.store.set(keys.mobile_instance_session(instance.instance_id, slot),
+                             sealed.encode("ascii"), lifetime)
+
+    async def _instance_sessions(self, instance: Instance) -> list[Session]:
+        """The instance's sessions still in the store (the newest MAX_INDEXED of them)."""
+        raw = await self.store.get(keys.mobile_instance_sessions(instance.instance_id))
+        count = int(raw) if raw is not None and raw.isdigit() else 0
+        slots = range(max(1, count - MAX_INDEXED + 1), count + 1)
+        names = [keys.mobile_instance_session(instance.instance_id, n) for n in slots]
+        found: list[Session] = []
+        for name, sealed in zip(names, await self.store.get_many(names) if names else [],
+                                strict=True):
+            if sealed is None:
+                continue
+            try:
+                handle = self.sealer.open(sealed.decode("ascii"), name).decode("ascii")
+                session = await self.sessions.load({self.names.session: handle})
+            except (InvalidSeal, ValueError):
+                continue
+            if session is not None and session.instance == instance.instance_id:
+                found.append(session)
+        return found
 
     async def _finish(self, state: str, instance: Instance) -> LoginTransaction:
         """The login transaction of ``state``, spent once, only by the instance that began it."""

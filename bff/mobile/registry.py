@@ -65,7 +65,8 @@ class InstanceRegistry:
     """Registers, finds and deletes app instances and gives each its own FAPI client."""
 
     def __init__(self, settings: Settings, store: Store, sealer: Sealer, http: httpx.AsyncClient,
-                 discovery: Discovery, clock: Clock, initial_access_token: str) -> None:
+                 discovery: Discovery, clock: Clock, initial_access_token: str,
+                 backchannel_base: str = "") -> None:
         self._settings = settings
         self._store = store
         self._sealer = sealer
@@ -74,6 +75,12 @@ class InstanceRegistry:
         self._clock = clock
         self._iat = initial_access_token
         self._clients: dict[str, FapiClient] = {}
+        # where the AS posts an instance's logout tokens: <base>/<instance id>
+        self._backchannel_base = backchannel_base
+
+    def backchannel_uri(self, instance_id: str) -> str | None:
+        """The instance's back-channel logout URI (None when not configured)."""
+        return f"{self._backchannel_base}/{instance_id}" if self._backchannel_base else None
 
     async def _check_rate(self, app: str) -> None:
         window = int(self._clock()) // RATE_WINDOW
@@ -96,7 +103,10 @@ class InstanceRegistry:
                                                  public_jwk(client_jwk),
                                                  self._settings.mobile.redirect_uri,
                                                  self._settings.oauth.scope,
-                                                 alg_for_key(client_jwk), attested.app))
+                                                 alg_for_key(client_jwk), attested.app,
+                                                 self.backchannel_uri(attested.jkt)
+                                                 if metadata.backchannel_logout_supported
+                                                 else None))
         instance = Instance(attested.jkt, attested.app, attested.instance_jwk,
                             registration.client_id, client_jwk,
                             registration.registration_access_token,
@@ -126,9 +136,13 @@ class InstanceRegistry:
         except (InvalidSeal, ValueError, TypeError) as exc:
             raise InvalidSeal("instance record unreadable") from exc
 
+    async def forget(self, instance: Instance) -> None:
+        """Delete the instance's record here: its sessions stop at once."""
+        await self._store.delete(keys.mobile_instance(instance.instance_id))
+
     async def delete(self, instance: Instance) -> None:
         """Forget the instance here first (its sessions stop at once), then at the AS."""
-        await self._store.delete(keys.mobile_instance(instance.instance_id))
+        await self.forget(instance)
         self._clients.pop(instance.client_id, None)
         await self._delete_at_as(instance)
         log.info("app instance deleted", extra={"event": "mobile_unregister",

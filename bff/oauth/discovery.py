@@ -75,6 +75,8 @@ class Metadata:
     introspection_endpoint: str | None = None
     end_session_endpoint: str | None = None
     registration_endpoint: str | None = None
+    # OpenID Connect Back-Channel Logout 1.0 §2.1
+    backchannel_logout_supported: bool = False
     # RFC 8705 §5: endpoints a client reaches with its certificate, by metadata field name
     mtls_endpoint_aliases: Mapping[str, str] = field(default_factory=dict)
 
@@ -120,6 +122,7 @@ def process_metadata_response(response: httpx.Response, issuer: str, *,
                     introspection_endpoint=opt("introspection_endpoint"),
                     end_session_endpoint=opt("end_session_endpoint"),
                     registration_endpoint=opt("registration_endpoint"),
+                    backchannel_logout_supported=doc.get("backchannel_logout_supported") is True,
                     mtls_endpoint_aliases=aliases)
 
 

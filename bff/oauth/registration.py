@@ -26,9 +26,15 @@ class Registration:
 
 
 def instance_metadata(public_jwk: Mapping[str, Any], redirect_uri: str, scope: str,
-                      alg: str, software_id: str) -> dict[str, Any]:
+                      alg: str, software_id: str,
+                      backchannel_logout_uri: str | None = None) -> dict[str, Any]:
     """The client metadata of one app instance: private_key_jwt, DPoP-bound, code + refresh."""
-    return {
+    extra: dict[str, Any] = {}
+    if backchannel_logout_uri:
+        # OIDC Back-Channel Logout 1.0 §2.2: the AS ends this client's sessions by sid
+        extra = {"backchannel_logout_uri": backchannel_logout_uri,
+                 "backchannel_logout_session_required": True}
+    return {**extra,
         "redirect_uris": [redirect_uri],
         "token_endpoint_auth_method": "private_key_jwt",
         "token_endpoint_auth_signing_alg": alg,

@@ -118,7 +118,8 @@ class ServerSessionStore:
         await self._store.set(key, sealed.encode("ascii"), max(1.0, ttl))
         if session.as_sid:
             # lets a back-channel logout for this AS session delete it at once
-            await self._store.set(keys.sid_session(session.as_sid), key.encode(), max(1.0, ttl))
+            await self._store.set(keys.sid_session(session.as_sid, session.client_id),
+                                  key.encode(), max(1.0, ttl))
         out = [SetCookie(self._names.session, session.session_id, max(1, math.ceil(ttl)),
                          self._names.secure)]
         out += [c for c in clear_session(self._names, cookies)[1:]]

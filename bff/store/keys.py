@@ -25,19 +25,25 @@ def session(session_id: str) -> str:
     return f"{PREFIX}session:{session_id}"
 
 
-def ended_sid(sid: str) -> str:
-    """An authorization-server session ended by back-channel logout."""
-    return f"{PREFIX}ended-sid:{sid}"
+def _client_scope(client_id: str | None) -> str:
+    # the BFF's own client keeps the original spelling; an app instance's client its own
+    # (a logout token for one client never ends another client's sessions)
+    return "" if client_id is None else f"client:{client_id}:"
 
 
-def ended_sub(sub: str) -> str:
-    """A subject whose sessions ended by back-channel logout, with the time it happened."""
-    return f"{PREFIX}ended-sub:{sub}"
+def ended_sid(sid: str, client_id: str | None = None) -> str:
+    """An authorization-server session ended by back-channel logout (per client)."""
+    return f"{PREFIX}ended-sid:{_client_scope(client_id)}{sid}"
 
 
-def sid_session(sid: str) -> str:
-    """The server-side session key of an authorization-server session id."""
-    return f"{PREFIX}sid-session:{sid}"
+def ended_sub(sub: str, client_id: str | None = None) -> str:
+    """A subject whose sessions of a client ended by back-channel logout, with the time."""
+    return f"{PREFIX}ended-sub:{_client_scope(client_id)}{sub}"
+
+
+def sid_session(sid: str, client_id: str | None = None) -> str:
+    """The server-side session key of an authorization-server session id (per client)."""
+    return f"{PREFIX}sid-session:{_client_scope(client_id)}{sid}"
 
 
 def logout_jti(jti: str) -> str:
@@ -83,6 +89,16 @@ def mobile_proof_jti(jkt: str, jti: str) -> str:
 def mobile_instance(jkt: str) -> str:
     """An app instance's registration, keyed by its instance key's thumbprint."""
     return f"{PREFIX}mobile-instance:{jkt}"
+
+
+def mobile_instance_sessions(jkt: str) -> str:
+    """How many sessions an app instance has started (numbers its session slots)."""
+    return f"{PREFIX}mobile-instance-sessions:{jkt}"
+
+
+def mobile_instance_session(jkt: str, slot: int) -> str:
+    """The id of an app instance's ``slot``-th session (to end them all on deletion)."""
+    return f"{PREFIX}mobile-instance-session:{jkt}:{slot}"
 
 
 def mobile_login(state_ref: str) -> str:

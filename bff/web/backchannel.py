@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -10,6 +11,7 @@ from starlette.routing import Route
 
 from bff.errors import BFFError, InvalidLogoutToken, PayloadTooLarge
 from bff.handler.backchannel import BackchannelLogout
+from bff.oauth.client import FapiClient
 from bff.web.errors import error_response
 
 MAX_FORM = 32 * 1024
@@ -56,3 +58,20 @@ def backchannel_route(receiver: BackchannelLogout, prefix: str) -> Route:
         return Response(b"", 200, headers={"Cache-Control": "no-store"})
 
     return Route(f"{prefix}/backchannel-logout", endpoint, methods=["POST"])
+
+
+def instance_backchannel_route(receiver: BackchannelLogout,
+                               client_of: Callable[[str], Awaitable[FapiClient]],
+                               prefix: str) -> Route:
+    """``POST <prefix>/backchannel-logout/{instance}``: logout tokens for an app instance's
+    own client (its registration names this URI); ends only that instance's sessions."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            form = await read_form(request)
+            await receiver.receive(form, await client_of(request.path_params["instance"]))
+        except BFFError as exc:
+            return error_response(exc, request.url.path)
+        return Response(b"", 200, headers={"Cache-Control": "no-store"})
+
+    return Route(f"{prefix}/backchannel-logout/{{instance}}", endpoint, methods=["POST"])

@@ -53,7 +53,11 @@ def mobile_routes(door: MobileDoor, prefix: str) -> list[BaseRoute]:
         return await door.challenge(call_of(request))
 
     async def register(request: Request) -> dict[str, Any]:
-        return await door.register(call_of(request))
+        call = call_of(request)
+        # the attester-JWT form has no body; the App Attest form sends its object as JSON
+        has_body = request.headers.get("content-length", "0") != "0" or (
+            "transfer-encoding" in request.headers)
+        return await door.register(call, await read_json(request) if has_body else {})
 
     async def unregister(request: Request) -> dict[str, Any]:
         return await door.unregister(call_of(request))

@@ -43,6 +43,8 @@ export const BFF_ERROR_CODES = /** @type {const} */ ([
   'platform_chain_untrusted',
   'platform_app_mismatch',
   'platform_nonce_mismatch',
+  'platform_attestation_required',
+  'attester_attestation_required',
   'proof_required',
   'proof_invalid',
   'proof_replayed',

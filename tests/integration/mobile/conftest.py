@@ -28,7 +28,8 @@ def attester() -> LocalAttester:
 
 def mobile_config(workdir: Path, stack: Stack, client_jwk: dict[str, Any],
                   cookie_jwks: list[dict[str, Any]], attester: LocalAttester,
-                  **mobile: Any) -> Any:
+                  insecure: dict[str, Any] | None = None,
+                  server: dict[str, Any] | None = None, **mobile: Any) -> Any:
     attester.write_public_jwk(workdir / "attester.jwk")
     (workdir / "iat.txt").write_text("dev-iat-secret\n")
     return bff_config(
@@ -37,7 +38,8 @@ def mobile_config(workdir: Path, stack: Stack, client_jwk: dict[str, Any],
         oauth={"resources": [stack.audience]}, session={"store": "server"},
         mobile={"enabled": True, "redirect_uri": MOBILE_REDIRECT, "apps": [APP],
                 "attesters": [{"kid": attester.kid, "jwk_file": "attester.jwk"}],
-                "initial_access_token_file": "iat.txt", **mobile})
+                "initial_access_token_file": "iat.txt", **mobile}, insecure=insecure or {},
+        server=server or {})
 
 
 @pytest.fixture(scope="module")

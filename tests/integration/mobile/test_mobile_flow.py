@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -24,7 +25,8 @@ from tests.integration.mobile.conftest import (
     registered,
 )
 from tests.support.as_login import ASBrowser
-from tests.support.stack import BFF
+from tests.support.stack import BFF, Stack
+from tests.support.system_browser import authorize_in_chromium, chromium
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +43,21 @@ def sign_in(app: AppInstance) -> dict[str, Any]:
     return app.login_end(opened)
 
 
+@pytest.fixture(params=["http", pytest.param("chromium", marks=pytest.mark.e2e)])
+def system_browser(request: pytest.FixtureRequest, stack: Stack
+                   ) -> Iterator[Callable[[AppInstance], dict[str, Any]]]:
+    """Sign-in as the phone's system browser would: over HTTP, or in real Chromium."""
+    if request.param == "http":
+        yield sign_in
+        return
+    with chromium() as browser:
+        def in_chromium(app: AppInstance) -> dict[str, Any]:
+            opened = authorize_in_chromium(browser, app.login_start(), MOBILE_REDIRECT,
+                                           stack.issuer)
+            return app.login_end(opened)
+        yield in_chromium
+
+
 def api_binding(app: AppInstance) -> tuple[str, str]:
     """(DPoP key thumbprint of the proof the API got, the access token's cnf.jkt)."""
     response = app.api("GET", "/api/echo/whoami")
@@ -53,7 +70,8 @@ def api_binding(app: AppInstance) -> tuple[str, str]:
 
 @pytest.mark.spec("RFC 7591 §3")
 def test_two_instances_get_their_own_clients_keys_and_sessions(
-        mobile_bff: BFF, attester: LocalAttester) -> None:
+        mobile_bff: BFF, attester: LocalAttester,
+        system_browser: Callable[[AppInstance], dict[str, Any]]) -> None:
     one, two = registered(mobile_bff, attester), registered(mobile_bff, attester)
     registry = mobile_bff.parts.mobile.registry  # type: ignore[union-attr]
     first = mobile_bff.run(registry.load(one.instance_id))
@@ -61,7 +79,7 @@ def test_two_instances_get_their_own_clients_keys_and_sessions(
     assert first.client_id != second.client_id != mobile_bff.config.settings.oauth.client_id
 
     for app in (one, two):
-        body = sign_in(app)
+        body = system_browser(app)
         assert body["isLoggedIn"] and body["claims"]["sub"]
         assert app.session()["isLoggedIn"] is True
         accounts = app.api("GET", "/api/accounts")
@@ -86,3 +104,41 @@ def test_two_instances_get_their_own_clients_keys_and_sessions(
     after = two.send("GET", "/bff/mobile/session")
     assert after.status_code == 401
     assert two.unregister() == {"deleted": True}
+
+
+@pytest.mark.spec("RFC 7009 §2.1")
+def test_deleting_an_instance_revokes_its_sessions_refresh_tokens(
+        mobile_bff: BFF, attester: LocalAttester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every session of the instance ends and its refresh token is revoked at the AS.
+
+    The client's deletion at the AS is held back here: deleting a client may invalidate its
+    tokens by itself, and the test must see the revocation, not that.
+    """
+    app = registered(mobile_bff, attester)
+    sign_in(app)
+    first_handle = app.handle
+    sign_in(app)  # a second session on the same device
+    door = mobile_bff.parts.mobile
+    assert door is not None
+    sessions = [mobile_bff.run(door.sessions.load({door.names.session: h}))
+                for h in (first_handle, app.handle)]
+    assert all(s.refresh_token for s in sessions)
+    instance = mobile_bff.run(door.registry.load(app.instance_id or ""))
+    client = door.registry.client(instance)
+    assert all(mobile_bff.run(client.introspect(s.refresh_token)).get("active") is True
+               for s in sessions)
+    held: list[Any] = []
+
+    async def hold(instance: Any) -> None:
+        held.append(instance)
+
+    monkeypatch.setattr(door.registry, "_delete_at_as", hold)
+    assert app.unregister() == {"deleted": True}
+    assert held, "the client deletion was reached, after the revocations"
+    for session in sessions:
+        state = mobile_bff.run(client.introspect(session.refresh_token))
+        assert state.get("active") is False, "the refresh token was revoked"
+        assert mobile_bff.run(door.sessions.load({door.names.session: session.session_id})) \
+            is None, "the session record is gone"
+    monkeypatch.undo()
+    mobile_bff.run(door.registry._delete_at_as(instance))

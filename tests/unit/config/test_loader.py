@@ -444,3 +444,45 @@ def test_relative_key_paths_resolve_beside_the_config_files_name_not_its_link_ta
     (mount / "bff.toml").symlink_to("..data/bff.toml")
     config = load_settings(mount / "bff.toml", environ={})
     assert config.settings.oauth.client_key_file == "../client.jwk"
+
+
+def _mobile(tmp_path: Path, **mobile: Any) -> dict[str, Any]:
+    (tmp_path / "iat.txt").write_text("iat\n")
+    return {"enabled": True, "redirect_uri": "https://app.example/cb", "apps": ["com.a"],
+            "initial_access_token_file": "iat.txt", **mobile}
+
+
+def test_app_attest_entries_are_checked_field_by_field(config_factory: ConfigFactory,
+                                                       tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_factory(session={"store": "server"}, mobile=_mobile(tmp_path, app_attest=[
+            {"app": "com.other", "team_id": "abc", "bundle_id": "a b",
+             "environment": "staging", "mode": "either"}]))
+    names = {p.key for p in caught.value.problems}
+    assert {"mobile.app_attest[0].app", "mobile.app_attest[0].team_id",
+            "mobile.app_attest[0].bundle_id", "mobile.app_attest[0].environment",
+            "mobile.app_attest[0].mode"} <= names
+
+
+def test_app_attest_mode_both_needs_an_attester(config_factory: ConfigFactory,
+                                                tmp_path: Path) -> None:
+    entry = {"app": "com.a", "team_id": "ABCDE12345", "bundle_id": "com.a", "mode": "both"}
+    with pytest.raises(ConfigError) as caught:
+        config_factory(session={"store": "server"}, mobile=_mobile(tmp_path, app_attest=[entry]))
+    assert [p.key for p in caught.value.problems] == ["mobile.attesters"]
+
+
+def test_app_attest_alone_needs_no_attester_and_trusts_apple_by_default(
+        config_factory: ConfigFactory, tmp_path: Path) -> None:
+    entry = {"app": "com.a", "team_id": "ABCDE12345", "bundle_id": "com.a"}
+    config = config_factory(session={"store": "server"},
+                            mobile=_mobile(tmp_path, app_attest=[entry]))
+    assert config.app_attest_roots_pem == b"", "no override: Apple's root is the one trusted"
+
+
+def test_app_attest_roots_override_must_be_pem(config_factory: ConfigFactory,
+                                               tmp_path: Path) -> None:
+    (tmp_path / "roots.pem").write_text("not a certificate")
+    with pytest.raises(ConfigError) as caught:
+        config_factory(insecure={"app_attest_roots_file": "roots.pem"})
+    assert [p.key for p in caught.value.problems] == ["insecure.app_attest_roots_file"]

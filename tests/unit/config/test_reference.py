@@ -76,10 +76,12 @@ def misspell(name: str) -> str:
 def test_a_misspelt_key_is_refused_by_name(name: str, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     table, _, key = misspell(name).rpartition(".")
-    header = f"[[{table}]]" if table in ("routes", "mobile.attesters") else f"[{table}]"
+    header = (f"[[{table}]]" if table in ("routes", "mobile.attesters", "mobile.app_attest")
+              else f"[{table}]")
     path = tmp_path / "bff.toml"
     path.write_text(f"{header}\n{key} = 1\n")
     assert main(["check-config", str(path)]) == 2
     shown = (misspell(name).replace("routes.", "routes[0].")
-             .replace("mobile.attesters.", "mobile.attesters[0]."))
+             .replace("mobile.attesters.", "mobile.attesters[0].")
+             .replace("mobile.app_attest.", "mobile.app_attest[0]."))
     assert f"  - {shown}: unknown key" in capsys.readouterr().err

@@ -156,3 +156,15 @@ def test_a_session_with_its_own_client_uses_it() -> None:
     assert asyncio.run(service.access_token(active, DEFAULT_RESOURCE)).token == "instance-at-1"
     assert asyncio.run(service.logout_url(active.session)) == "https://as.example/instance/logout"
     assert own.refreshes == 0
+
+
+@pytest.mark.spec("RFC 7009 §2.2.1")
+def test_revoke_with_a_given_client_is_best_effort() -> None:
+    clock = FrozenClock(T0)
+    fake, other = FakeAS(clock), FakeAS(clock, "instance")
+    service = make(clock, fake)
+    asyncio.run(service.revoke_with(other, "rt-x"))  # type: ignore[arg-type]
+    assert other.revoked == ["rt-x"] and fake.revoked == []
+    other.revoke_fails = True
+    asyncio.run(service.revoke_with(other, "rt-y"))  # type: ignore[arg-type]
+    assert other.revoked == ["rt-x"], "a failing AS is logged, never raised"

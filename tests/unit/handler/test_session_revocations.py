@@ -169,3 +169,27 @@ def test_the_newest_generation_is_recorded_before_the_refresh_result_is_publishe
     ref = session_ref("s" * 43)
     assert store.order == [keys.session_latest(ref), keys.session_generation(ref),
                            keys.refresh_result("s" * 43, 0)]
+
+
+@pytest.mark.spec("OpenID Connect Back-Channel Logout 1.0 §2.7")
+@pytest.mark.parametrize("by", ["sid", "sub"])
+def test_a_logout_ends_only_the_sessions_of_its_own_client(by: str) -> None:
+    """An app instance's logout token never ends the browser's or another instance's session."""
+    clock = FrozenClock(T0 + 10)
+    revocations = SessionRevocations(MemoryStore(clock), clock, LIFETIME, fail_open=False,
+                                     sealer=SEALER)
+    browser = session().with_changes(as_sid="as-1")
+    one = session().with_changes(session_id="o" * 43, as_sid="as-1", client_id="client-1",
+                                 instance="jkt-1")
+    two = session().with_changes(session_id="t" * 43, as_sid="as-1", client_id="client-2",
+                                 instance="jkt-2")
+    sid, sub = ("as-1", None) if by == "sid" else (None, "alice")
+    asyncio.run(revocations.end(sid, sub, "client-1"))
+    with pytest.raises(SessionExpired):
+        asyncio.run(revocations.check(one))
+    assert asyncio.run(revocations.check(two)) == two
+    assert asyncio.run(revocations.check(browser)) == browser
+    asyncio.run(revocations.end(sid, sub))
+    with pytest.raises(SessionExpired):
+        asyncio.run(revocations.check(browser))
+    assert asyncio.run(revocations.check(two)) == two

@@ -168,3 +168,23 @@ def test_expired_chain_is_refused(device: Device) -> None:
                              clock=lambda: (NOW + timedelta(days=90)).timestamp())
     with pytest.raises(PlatformChainUntrusted):
         late.verify(device.attest(b"c"), b"c", device.key_id)
+
+
+def test_apples_root_is_the_default_trust_anchor(device: Device) -> None:
+    """Without the tests' override, only chains to Apple's App Attestation Root CA pass."""
+    from bff.mobile.apple import apple_roots
+
+    (root,) = apple_roots()
+    assert root.subject.rfc4514_string() == (
+        "ST=California,O=Apple Inc.,CN=Apple App Attestation Root CA")
+    strict = AppAttestVerifier(apple_roots(), [APP_ID], clock=lambda: NOW.timestamp())
+    with pytest.raises(PlatformChainUntrusted):
+        strict.verify(device.attest(b"c"), b"c", device.key_id)
+
+
+def test_environment_is_chosen_per_app_id(device: Device) -> None:
+    per_app = AppAttestVerifier([device.root], {APP_ID: False, "ABCDE12345.other": True},
+                                clock=lambda: NOW.timestamp())
+    assert per_app.verify(device.attest(b"c", aaguid=AAGUID_DEVELOPMENT), b"c", device.key_id)
+    with pytest.raises(PlatformAttestationInvalid, match="aaguid"):
+        per_app.verify(device.attest(b"c"), b"c", device.key_id)
