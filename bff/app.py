@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,8 +34,11 @@ from bff.proxy.routes import ProxyDispatcher
 from bff.sessions.cookies import CookieNames, clear_session, request_cookies
 from bff.sessions.stores import CookieSessionStore, ServerSessionStore, SessionStore
 from bff.sessions.transactions import LoginTransactions
-from bff.store.base import Store
+from bff.store import keys
+from bff.store.base import MarkerSource, Store
+from bff.store.breaker import BreakerStore
 from bff.store.factory import build_store
+from bff.store.mirror import MarkerMirror
 from bff.telemetry.access import AccessLog
 from bff.web.backchannel import backchannel_route
 from bff.web.browser import browser_routes
@@ -62,6 +66,7 @@ class Parts:
     backchannel: BackchannelLogout
     upstreams: UpstreamPool
     proxy: ProxyDispatcher | None = None
+    mirror: MarkerMirror | None = None
 
 
 def origin_of(url: str) -> str:
@@ -105,8 +110,10 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
                               if s.session.store == "server" else CookieSessionStore(sealer, names))
     transactions = LoginTransactions(sealer, names, store, s.session.login_timeout,
                                      s.session.max_login_transactions)
+    mirror = marker_mirror(config, store)
     revocations = SessionRevocations(store, clock, s.session.absolute_timeout,
-                                     fail_open=s.session.store == "cookie", sealer=sealer)
+                                     fail_open=s.session.store == "cookie", sealer=sealer,
+                                     mirror=mirror)
     refresher = SingleFlightRefresher(store, sealer, clock, grace=s.session.refresh_grace,
                                       on_refreshed=revocations.record_latest)
     service = SessionService(s, client, refresher, clock, revocations)
@@ -114,7 +121,16 @@ def build_parts(config: LoadedConfig, *, clock: Clock = system_clock,
     backchannel = BackchannelLogout(client, store, revocations, clock,
                                     strict_typ=not s.insecure.logout_token_without_typ)
     return Parts(config, http, client, store, sessions, service, handler, names, backchannel,
-                 UpstreamPool())
+                 UpstreamPool(), mirror=mirror)
+
+
+def marker_mirror(config: LoadedConfig, store: Store) -> MarkerMirror | None:
+    """The in-memory mirror of the logout markers, for a store that announces them."""
+    staleness = config.settings.store.mirror_staleness
+    source = store.inner if isinstance(store, BreakerStore) else store
+    if staleness <= 0 or config.settings.store.cluster or not isinstance(source, MarkerSource):
+        return None
+    return MarkerMirror(source, keys.MIRRORED, staleness=staleness)
 
 
 def build_app(config: LoadedConfig, *, parts: Parts | None = None,
@@ -154,9 +170,17 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
     async def lifespan(app: Any) -> AsyncIterator[None]:
         # the proxy's connection pools belong to this event loop: made here, closed here
         await parts.upstreams.open()
+        # everything built at start-up lives as long as the process: the collector need not
+        # walk it again on each full collection (measured 14-19 us per proxied call)
+        gc.collect()
+        gc.freeze()
+        if parts.mirror is not None:
+            parts.mirror.start()
         try:
             yield
         finally:
+            if parts.mirror is not None:
+                await parts.mirror.stop()
             await parts.http.aclose()
             await parts.store.close()
             await parts.upstreams.close()
