@@ -43,6 +43,8 @@ class ServerSettings:
     max_header_count: int = 100
     max_header_bytes: int = 64 * 1024
     hsts: bool = True
+    # processes serving the port (each its own event loop and pools); > 1 needs store = redis
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,9 @@ class StoreSettings:
     timeout: float = 2.0
     max_connections: int = 50
     breaker_cooldown: float = 1.0
+    # Redis: logout markers mirrored in memory through pub/sub, at most this many seconds
+    # behind the store (0: read them from the store on every session load)
+    mirror_staleness: float = 1.0
 
 
 @dataclass(frozen=True)

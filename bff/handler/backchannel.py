@@ -3,6 +3,10 @@
 A valid logout token ends every session of its ``sid`` (or, without one, of its ``sub``) on every
 instance: the store keeps an "ended" marker for as long as such a session could live, and every
 session load checks it; server-side sessions of the ``sid`` are also deleted at once.
+
+With Redis, the markers are written and announced in one step, and each instance answers the
+check from its in-memory mirror of them (``bff.store.mirror``) within the mirror's staleness
+bound, or from the store while the mirror is not live.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from bff.oauth.logout_token import acceptable_until
 from bff.sessions.model import Session
 from bff.sessions.stores import session_ref
 from bff.store import keys
-from bff.store.base import Store, StoreUnreachable
+from bff.store.base import MarkerFeed, Store, StoreUnreachable
 from bff.store.breaker import RateLimitedLog
+from bff.store.mirror import MarkerMirror
 from bff.telemetry.metrics import METRICS
 
 log = logging.getLogger("bff.backchannel")
@@ -40,8 +45,12 @@ class SessionRevocations:
     """
 
     def __init__(self, store: Store, clock: Clock, lifetime: int, fail_open: bool,
-                 sealer: Sealer, skew: float = 60.0) -> None:
+                 sealer: Sealer, skew: float = 60.0,
+                 mirror: MarkerMirror | None = None) -> None:
         self._store = store
+        self._mirror = mirror
+        # markers are announced to every instance's mirror as they are written
+        self._mark = store.set_and_announce if isinstance(store, MarkerFeed) else store.set
         self._clock = clock
         self._lifetime = lifetime
         # cookie sessions need no store otherwise: when it is down they keep working (logged)
@@ -58,12 +67,12 @@ class SessionRevocations:
         now = str(self._clock()).encode()
         ttl = self._lifetime + 60
         if sid:
-            await self._store.set(keys.ended_sid(sid), now, ttl)
+            await self._mark(keys.ended_sid(sid), now, ttl)
             session_key = await self._store.get(keys.sid_session(sid))
             if session_key:
                 await self._store.delete(session_key.decode())
         elif sub:
-            await self._store.set(keys.ended_sub(sub), now, ttl)
+            await self._mark(keys.ended_sub(sub), now, ttl)
 
     async def end_session(self, session: Session) -> None:
         """Mark this BFF session as ended for every copy of it, on every instance.
@@ -72,8 +81,8 @@ class SessionRevocations:
         report a logout that a copy of the cookie would survive.
         """
         ref = session_ref(session.session_id)
-        await self._store.set(keys.ended_session(ref), str(self._clock()).encode(),
-                              self._remaining(session))
+        await self._mark(keys.ended_session(ref), str(self._clock()).encode(),
+                         self._remaining(session))
         # the newest generation is useless now; the marker alone keeps every copy out
         await self._store.delete(keys.session_latest(ref))
 
@@ -85,8 +94,7 @@ class SessionRevocations:
         sealed = self._sealer.seal(session.to_bytes(), key)
         await self._store.set(key, sealed.encode("ascii"), ttl)
         # the number last: a reader who sees it finds a state at least this new
-        await self._store.set(keys.session_generation(ref), str(session.generation).encode(),
-                              ttl)
+        await self._mark(keys.session_generation(ref), str(session.generation).encode(), ttl)
 
     async def check(self, session: Session) -> Session:
         """The session at its newest generation; SessionExpired when it was ended."""
@@ -96,7 +104,9 @@ class SessionRevocations:
         if session.as_sid:
             names.append(keys.ended_sid(session.as_sid))
         try:
-            found = await self._store.get_many(names)
+            found = self._mirror.lookup(names) if self._mirror is not None else None
+            if found is None:
+                found = await self._store.get_many(names)
             ended, generation, *backchannel = found
             if ended is not None:
                 raise SessionExpired("ended by logout or by a newer login")

@@ -58,3 +58,13 @@ def session_latest(session_ref: str) -> str:
 def session_generation(session_ref: str) -> str:
     """The number of a session's newest token generation (small: read on every load)."""
     return f"{PREFIX}session-generation:{session_ref}"
+
+
+def markers_channel() -> str:
+    """The pub/sub channel announcing every write of a mirrored marker (see MIRRORED)."""
+    return f"{PREFIX}markers"
+
+
+# The markers each instance mirrors in memory (checked on every session load): ended BFF
+# sessions, ended AS sessions and subjects, and the newest generation number of each session.
+MIRRORED = (ended_session(""), ended_sid(""), ended_sub(""), session_generation(""))
