@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from bff.errors import ConfigError
 
@@ -42,9 +43,25 @@ def _run(path: str, host: str | None, port: int | None) -> int:
         return 2
     s = config.settings
     configure_logging(s.server.log_level)
+    host = host or s.server.host
+    port = s.server.port if port is None else port
+    if s.server.workers > 1:
+        from bff.workers import listening_socket, supervise
+
+        try:
+            sock = listening_socket(host, port)
+        except OSError as exc:
+            print(f"cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+            return 1
+
+        def serve(sock: Any) -> None:
+            # built in the worker, after the fork: its own loop, pools and store clients
+            app = build_app(config)
+            uvicorn.Server(uvicorn.Config(app, **uvicorn_options(s.server))).run(sockets=[sock])
+
+        return supervise(s.server.workers, sock, serve)
     app = build_app(config)
-    uvicorn.run(app, host=host or s.server.host, port=s.server.port if port is None else port,
-                **uvicorn_options(s.server))
+    uvicorn.run(app, host=host, port=port, **uvicorn_options(s.server))
     return 0
 
 
