@@ -42,7 +42,7 @@ def summarize(raw: str, top: int = 25) -> str:
         total += n
         frames = stack.split(";")
         leaves[_short(frames[-1])] += n
-        for module in {_module(f) for f in frames if "/bff/" in f}:
+        for module in {_module(f) for f in frames} - {""}:
             ours[module] += n
     if not total:
         return "no samples"
@@ -59,5 +59,8 @@ def _short(frame: str) -> str:
 
 
 def _module(frame: str) -> str:
-    path = frame.partition(" (")[2].rstrip(")").rsplit(":", 1)[0]
-    return "bff/" + path.split("/bff/", 1)[1]
+    """``bff/...`` for a frame in the project's package, else empty."""
+    path = "/" + frame.partition(" (")[2].rstrip(")").rsplit(":", 1)[0]
+    if "/bff/" not in path or "site-packages" in path:
+        return ""
+    return "bff/" + path.rsplit("/bff/", 1)[1]

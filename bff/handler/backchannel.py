@@ -57,6 +57,8 @@ class SessionRevocations:
         self._fail_open = fail_open
         self._sealer = sealer
         self._skew = skew
+        # the marker names of a session, built once: the check runs on every proxied call
+        self._names: dict[tuple[str, str, str | None], list[str]] = {}
 
     def _remaining(self, session: Session) -> float:
         """Until no copy of the session can be valid any more, plus clock skew."""
@@ -98,11 +100,7 @@ class SessionRevocations:
 
     async def check(self, session: Session) -> Session:
         """The session at its newest generation; SessionExpired when it was ended."""
-        ref = session_ref(session.session_id)
-        names = [keys.ended_session(ref), keys.session_generation(ref),
-                 keys.ended_sub(session.sub)]
-        if session.as_sid:
-            names.append(keys.ended_sid(session.as_sid))
+        names = self._names_of(session)
         try:
             found = self._mirror.lookup(names) if self._mirror is not None else None
             if found is None:
@@ -116,7 +114,7 @@ class SessionRevocations:
                 return session
             # a copy that fell behind: rare, so the sealed state costs a second round trip
             # only here, never on the hot path
-            latest_key = keys.session_latest(ref)
+            latest_key = keys.session_latest(session_ref(session.session_id))
             return self._newest(session, await self._store.get(latest_key), latest_key)
         except StoreUnreachable:
             # only an outage fails open; a full pool or an error reply is a 503 like any other
@@ -125,6 +123,21 @@ class SessionRevocations:
             METRICS.events.inc(event="revocation_check_skipped")
             _SKIPPED.note()
             return session
+
+    def _names_of(self, session: Session) -> list[str]:
+        """ended-session, generation, ended-sub and (with a sid) ended-sid of the session."""
+        cache_key = (session.session_id, session.sub, session.as_sid)
+        names = self._names.get(cache_key)
+        if names is None:
+            ref = session_ref(session.session_id)
+            names = [keys.ended_session(ref), keys.session_generation(ref),
+                     keys.ended_sub(session.sub)]
+            if session.as_sid:
+                names.append(keys.ended_sid(session.as_sid))
+            if len(self._names) >= 10_000:
+                self._names.pop(next(iter(self._names)))
+            self._names[cache_key] = names
+        return names
 
     def _newest(self, session: Session, latest: bytes | None, key: str) -> Session:
         if latest is None:
