@@ -179,6 +179,8 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
         try:
             yield
         finally:
+            # what was frozen may become garbage now (an app built again in the same process)
+            gc.unfreeze()
             if parts.mirror is not None:
                 await parts.mirror.stop()
             await parts.http.aclose()

@@ -45,6 +45,8 @@ def _run(path: str, host: str | None, port: int | None) -> int:
     configure_logging(s.server.log_level)
     host = host or s.server.host
     port = s.server.port if port is None else port
+    if s.server.engine == "granian":
+        return _run_granian(path, host, port, s.server.workers, s.server.log_level)
     if s.server.workers > 1:
         from bff.workers import listening_socket, supervise
 
@@ -62,6 +64,25 @@ def _run(path: str, host: str | None, port: int | None) -> int:
         return supervise(s.server.workers, sock, serve)
     app = build_app(config)
     uvicorn.run(app, host=host, port=port, **uvicorn_options(s.server))
+    return 0
+
+
+def _run_granian(path: str, host: str, port: int, workers: int, log_level: str) -> int:
+    """Serve with granian: its own worker processes, each importing ``bff.asgi``."""
+    try:
+        from granian.constants import HTTPModes, Interfaces
+        from granian.log import LogLevels
+        from granian.server import Server
+    except ImportError:
+        print("server.engine = granian needs the granian package (pip install granian)",
+              file=sys.stderr)
+        return 2
+    from bff.asgi import CONFIG_ENV
+
+    os.environ[CONFIG_ENV] = str(Path(path).resolve())
+    Server("bff.asgi:app_from_env", address=host, port=port, interface=Interfaces.ASGI,
+           workers=workers, factory=True, http=HTTPModes.http1, backlog=2048,
+           respawn_failed_workers=True, log_level=LogLevels(log_level)).serve()
     return 0
 
 

@@ -274,6 +274,8 @@ def _check(s: Settings) -> list[Problem]:
 
 def _check_workers(s: Settings) -> list[Problem]:
     """Several worker processes share nothing but the store."""
+    if s.server.engine not in ("uvicorn", "granian"):
+        return [Problem("server.engine", "must be uvicorn or granian")]
     if not 1 <= s.server.workers <= 64:
         return [Problem("server.workers", "must be between 1 and 64")]
     if s.server.workers == 1:

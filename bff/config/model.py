@@ -45,6 +45,8 @@ class ServerSettings:
     hsts: bool = True
     # processes serving the port (each its own event loop and pools); > 1 needs store = redis
     workers: int = 1
+    # the ASGI server of ``bff run``: "uvicorn" (uvloop + httptools) or "granian" (Rust I/O)
+    engine: str = "uvicorn"
 
 
 @dataclass(frozen=True)

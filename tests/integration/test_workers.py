@@ -143,3 +143,23 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def test_granian_engine_serves_and_stops_on_sigterm(served: tuple[Stack, Child, Path]) -> None:
+    """``server.engine = "granian"`` with two workers: the same app, lifespan and signals."""
+    _, first, workdir = served
+    config = (workdir / "bff.toml").read_text()
+    port = free_port()
+    (workdir / "granian.toml").write_text(
+        config.replace("workers = 2", 'workers = 2\nengine = "granian"')
+        .replace(str(first.ready["port"]), str(port)))
+    bff = start_bff(workdir / "granian.toml", port, log_file=workdir / "granian.log")
+    try:
+        url = bff.ready["url"]
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        r = httpx.get(f"{url}/api/accounts", headers={"Origin": url})
+        assert (r.status_code, r.json()["error"]) == (401, "session_required")
+        os.kill(bff.process.pid, signal.SIGTERM)
+        assert bff.process.wait(20) == 0
+    finally:
+        bff.stop()
