@@ -222,16 +222,19 @@ def main() -> None:
     started = time.time()
     print(f"machine: {machine()}", flush=True)
     with RedisServer() as redis, bench_stack(
-            more=[{"store": "redis", "redis_url": redis.url}]) as stack:
+            more=[{"store": "redis", "redis_url": redis.url},
+                  {"server": {"engine": "granian"}}]) as stack:
         jar, _ = sign_in(stack)
         redis_url, redis_bff = stack.bffs[1]
+        granian_url, granian_bff = stack.bffs[2]
         print("verifying example API (/accounts: token + proof verification, JSON):")
         api = compare(stack, jar, "/api/accounts", f"{stack.api_url}/accounts", args.duration,
                       args.concurrency, args.repeats, verifying=True)
         print("hello-world upstream (no verification):")
         hello = compare(stack, jar, "/hello/x", f"{stack.hello_url}/x", args.duration,
                         args.concurrency, args.repeats, verifying=False,
-                        extra_bffs=[("redis", redis_url, redis_bff)], stale=True)
+                        extra_bffs=[("redis", redis_url, redis_bff),
+                                    ("granian", granian_url, granian_bff)], stale=True)
         profile = ""
         if args.profile:
             profile = profile_bff(stack.bff.process.pid, f"{stack.bff_url}/hello/x",
@@ -259,6 +262,10 @@ def main() -> None:
                 f"{hello['redis_rps']['median']:.0f} | "
                 f"{hello['redis_cpu_us_bff']['median']:.0f} | "
                 f"{hello['redis_cpu_us_upstream']['median']:.0f} | - | - |")
+    rows.append(f"| hello world | via BFF on granian | "
+                f"{hello['granian_rps']['median']:.0f} | "
+                f"{hello['granian_cpu_us_bff']['median']:.0f} | "
+                f"{hello['granian_cpu_us_upstream']['median']:.0f} | - | - |")
     rows.append(f"| hello world | via BFF, stale client (one old cookie, re-sealed answers) | "
                 f"{hello['stale_rps']['median']:.0f} | "
                 f"{hello['stale_cpu_us_bff']['median']:.0f} | "
@@ -299,6 +306,11 @@ def main() -> None:
         f"Cookie mode with Redis: {_fmt(hello['redis_cpu_us_bff'], ' µs', 0)} of BFF CPU per "
         f"call, **{redis_over_memory:.2f}x the memory store's** in the same rounds (target "
         f"≤ 1.10); throughput ratio {_fmt(hello['redis_ratio'])}.",
+        "",
+        f"granian instead of uvicorn (same BFF, same rounds): throughput ratio "
+        f"{_fmt(hello['granian_ratio'])} against {_fmt(hello['ratio'])} on uvicorn; BFF CPU "
+        f"per call {_fmt(hello['granian_cpu_us_bff'], ' µs', 0)} (granian's Rust I/O thread "
+        "is counted: it is the same process).",
         "",
         f"Stale client (one cookie last seen 2 minutes ago, replayed): "
         f"{_fmt(hello['stale_cpu_us_bff'], ' µs', 0)} of BFF CPU per call, throughput ratio "
