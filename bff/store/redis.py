@@ -97,6 +97,7 @@ class RedisStore:
         # At most as many commands in flight as the pool holds connections: a burst waits for
         # a free one (up to ``wait``) instead of the pool refusing at once.
         self._slots = asyncio.Semaphore(max_connections)
+        self._max_connections = max_connections
         self._wait = wait
         # Keys already start with "bff:", so the default namespace adds nothing.
         self._prefix = "" if namespace in ("", "bff") else f"{namespace}:"
@@ -230,6 +231,15 @@ class RedisStore:
         if isinstance(self._client, RedisCluster):
             # redis-py's cluster client has no pub/sub: such instances keep the per-call check
             raise StoreUnavailable("follow: no pub/sub on a Redis Cluster client")
+        if self._max_connections < 2:
+            raise StoreUnavailable("follow: needs store.max_connections of 2 or more")
+        # the subscription holds a pooled connection for as long as it lives: one command
+        # slot fewer, or a full burst of commands would ask the pool for one too many
+        try:
+            async with asyncio.timeout(self._wait):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise StoreUnavailable("follow: no free connection within the timeout") from None
         watch = _ReconnectWatch()
         pubsub = self._client.pubsub()
         try:
@@ -271,6 +281,7 @@ class RedisStore:
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
+            self._slots.release()
 
     async def _load(self, prefixes: Sequence[str], on_marker: MarkerEvent) -> None:
         """Every stored key under ``prefixes`` with its value and remaining TTL."""

@@ -150,3 +150,23 @@ async def test_a_dropped_subscription_falls_back_to_the_store(redis: RedisServer
     finally:
         await a.close()
         await b.close()
+
+
+async def test_the_subscription_never_costs_a_command_its_connection(redis: RedisServer) -> None:
+    """The subscription holds a pooled connection: a full burst of commands still gets one
+    each (no "too many connections" from the pool)."""
+    settings = StoreSettings(backend="redis", url=redis.url, timeout=1.0, max_connections=3)
+    store = RedisStore.from_settings(settings)
+    mirror = MarkerMirror(store, keys.MIRRORED, staleness=BOUND)
+    mirror.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not mirror.live:
+            assert time.monotonic() < deadline, "mirror never became live"
+            await asyncio.sleep(0.01)
+        names = [keys.ended_sub(f"burst-{i}") for i in range(4)]
+        answers = await asyncio.gather(*[store.get_many(names) for _ in range(60)])
+        assert all(a == [None] * 4 for a in answers)
+    finally:
+        await mirror.stop()
+        await store.close()
