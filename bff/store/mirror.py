@@ -31,6 +31,9 @@ log = logging.getLogger("bff.store")
 # a mirror that turns stale under load and recovers is counted each time, logged at most so often
 _STALE = RateLimitedLog(log, "marker mirror stale: session checks read the store",
                         "marker_mirror_stale")
+# a store that stays down is retried every second: one line per period, with the count
+_DOWN = RateLimitedLog(log, "marker mirror down: session checks read the store until it is "
+                       "reloaded", "marker_mirror_down")
 
 # heartbeats per staleness bound: a late answer or two still leaves the mirror live
 HEARTBEATS_PER_BOUND = 4
@@ -138,8 +141,7 @@ class MarkerMirror:
                 cause = "subscription ended"
             self._ready = False
             METRICS.events.inc(event="marker_mirror_down")
-            log.warning("marker mirror down: session checks read the store until it is "
-                        "reloaded", extra={"event": "marker_mirror_down", "cause": cause})
+            _DOWN.note(cause=cause)
             await asyncio.sleep(wait)
 
     def start(self) -> None:
