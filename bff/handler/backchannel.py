@@ -50,7 +50,7 @@ class SessionRevocations:
         self._store = store
         self._mirror = mirror
         # markers are announced to every instance's mirror as they are written
-        self._mark = store.set_and_announce if isinstance(store, MarkerFeed) else store.set
+        self._write = store.set_and_announce if isinstance(store, MarkerFeed) else store.set
         self._clock = clock
         self._lifetime = lifetime
         # cookie sessions need no store otherwise: when it is down they keep working (logged)
@@ -59,6 +59,12 @@ class SessionRevocations:
         self._skew = skew
         # the marker names of a session, built once: the check runs on every proxied call
         self._names: dict[tuple[str, str, str | None], list[str]] = {}
+
+    async def _mark(self, key: str, value: bytes, ttl: float) -> None:
+        """Write and announce a marker; this instance's own mirror has it at once."""
+        await self._write(key, value, ttl)
+        if self._mirror is not None:
+            self._mirror.note(key, value, ttl)
 
     def _remaining(self, session: Session) -> float:
         """Until no copy of the session can be valid any more, plus clock skew."""

@@ -88,6 +88,13 @@ class MarkerMirror:
             out.append(item[0] if item is not None and item[1] > now else None)
         return out
 
+    def note(self, key: str, value: bytes, ttl: float) -> None:
+        """A marker this instance has just written: applied at once, not after its echo."""
+        try:
+            self._marker(key, value, ttl)
+        except MirrorFull:
+            pass  # the echo of the announcement makes the follower reload
+
     # -- fed by the source ---------------------------------------------------------------------
 
     def _marker(self, key: str, value: bytes, ttl: float) -> None:

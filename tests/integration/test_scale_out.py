@@ -117,6 +117,8 @@ def test_many_instances_share_sessions_refresh_once_and_logout_everywhere(
         sent = httpx.post(f"{cluster.stack.issuer}/__dev/backchannel-logout",
                           json={"client_id": "bff", "sub": "alice"}).json()
         assert sent.get("sent") is True, sent
+        # the other instances honour the marker within store.mirror_staleness (1 s)
+        time.sleep(1.0)
         landed = []
         for _ in range(3):
             r = call(http, jar.copy(), "GET", "/api/accounts")

@@ -198,3 +198,22 @@ async def test_session_checks_read_the_mirror_not_the_store() -> None:
     assert await revocations.check(session) is session
     assert store.reads == 1
     await mirror.stop()
+
+
+async def test_a_marker_written_here_is_honoured_here_at_once() -> None:
+    """The writing instance does not wait for the echo of its own announcement."""
+    clock = FrozenClock(T0)
+    store = CountingStore(clock)
+    source = FakeSource()
+    mirror = await running(source, clock)
+    revocations = SessionRevocations(store, clock, 3600, True,
+                                     Sealer([seal_key_from_jwk(generate_seal_jwk("k"))]),
+                                     mirror=mirror)
+    source.queue.put_nowait(("heard", "", b"", clock()))
+    await source.settle()
+    session = _session()
+    await revocations.end_session(session)  # the fake source never echoes it
+    with pytest.raises(SessionExpired):
+        await revocations.check(session)
+    assert store.reads == 0
+    await mirror.stop()
