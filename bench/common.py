@@ -77,7 +77,8 @@ def bench_stack(session_store: str = "cookie", store: str = "memory",
     """AS + verifying API + hello API + one BFF process per variant.
 
     ``more`` adds BFF variants (``session_store``, ``store``, ``redis_url``, ``server``: more
-    ``[server]`` settings such as ``workers``) on the same AS/API.
+    ``[server]`` settings such as ``workers``; ``env``: the process's extra environment, e.g.
+    a ``PYTHONPATH`` with another version of the code) on the same AS/API.
     """
     workdir = Path(tempfile.mkdtemp(prefix="bff-bench-"))
     children: list[Child] = []
@@ -117,7 +118,7 @@ def bench_stack(session_store: str = "cookie", store: str = "memory",
                            {"prefix": "/hello", "upstream": hello.ready["url"],
                             "resource": audience}],
             })
-            child = start_bff(workdir / f"bff{i}.toml", port)
+            child = start_bff(workdir / f"bff{i}.toml", port, env=variant.get("env"))
             children.append(child)
             bffs.append((f"http://127.0.0.1:{port}", child))
         yield BenchStack(workdir, issuer, api.ready["url"], hello.ready["url"], audience,
