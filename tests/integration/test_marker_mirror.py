@@ -170,3 +170,21 @@ async def test_the_subscription_never_costs_a_command_its_connection(redis: Redi
     finally:
         await mirror.stop()
         await store.close()
+
+
+async def test_a_hung_subscription_stops_answering_within_the_bound(redis: RedisServer) -> None:
+    """Redis stops answering (CLIENT PAUSE): no heartbeat answer, so after the staleness bound
+    the mirror no longer vouches for anything; it answers again once Redis does."""
+    b = await instance(redis.url)
+    try:
+        request(redis.port, "CLIENT", "PAUSE", "1500", "ALL")
+        paused = time.monotonic()
+        while b.mirror.live:
+            assert time.monotonic() - paused <= BOUND + 0.1, "stale mirror still answering"
+            await asyncio.sleep(0.01)
+        assert b.mirror.lookup([keys.ended_sub("anyone")]) is None
+        while not b.mirror.live:
+            assert time.monotonic() - paused < 10, "the mirror never recovered"
+            await asyncio.sleep(0.01)
+    finally:
+        await b.close()
