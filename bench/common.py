@@ -66,20 +66,24 @@ class BenchStack:
     bff: Child
     children: list[Child] = field(default_factory=list)
     bffs: list[tuple[str, Child]] = field(default_factory=list)
+    api: Child | None = None
+    hello: Child | None = None
 
 
 @contextmanager
 def bench_stack(session_store: str = "cookie", store: str = "memory",
                 redis_url: str = "", access_ttl: int = 3600,
-                more: list[dict[str, str]] | None = None) -> Iterator[BenchStack]:
-    """AS + verifying API + hello API + one BFF process (one uvicorn worker) per variant.
+                more: list[dict[str, Any]] | None = None) -> Iterator[BenchStack]:
+    """AS + verifying API + hello API + one BFF process per variant.
 
-    ``more`` adds BFF variants (``session_store``, ``store``, ``redis_url``) on the same AS/API.
+    ``more`` adds BFF variants (``session_store``, ``store``, ``redis_url``, ``server``: more
+    ``[server]`` settings such as ``workers``; ``env``: the process's extra environment, e.g.
+    a ``PYTHONPATH`` with another version of the code) on the same AS/API.
     """
     workdir = Path(tempfile.mkdtemp(prefix="bff-bench-"))
     children: list[Child] = []
-    variants = [{"session_store": session_store, "store": store, "redis_url": redis_url},
-                *(more or [])]
+    variants: list[dict[str, Any]] = [
+        {"session_store": session_store, "store": store, "redis_url": redis_url}, *(more or [])]
     try:
         jwks = write_keys(workdir)
         api_port = free_port()
@@ -102,7 +106,8 @@ def bench_stack(session_store: str = "cookie", store: str = "memory",
             if variant.get("redis_url"):
                 store_table["url"] = variant["redis_url"]
             write_toml(workdir / f"bff{i}.toml", {
-                "server": {"public_url": f"http://127.0.0.1:{port}", "log_level": "warning"},
+                "server": {"public_url": f"http://127.0.0.1:{port}", "log_level": "warning",
+                           **variant.get("server", {})},
                 "oauth": {"issuer": issuer, "client_id": "bff", "client_key_file": "client.jwk",
                           "redirect_uri": page, "resources": [audience], "scope": SCOPE},
                 "session": {"store": variant.get("session_store", "cookie"),
@@ -113,11 +118,11 @@ def bench_stack(session_store: str = "cookie", store: str = "memory",
                            {"prefix": "/hello", "upstream": hello.ready["url"],
                             "resource": audience}],
             })
-            child = start_bff(workdir / f"bff{i}.toml", port)
+            child = start_bff(workdir / f"bff{i}.toml", port, env=variant.get("env"))
             children.append(child)
             bffs.append((f"http://127.0.0.1:{port}", child))
         yield BenchStack(workdir, issuer, api.ready["url"], hello.ready["url"], audience,
-                         bffs[0][0], bffs[0][1], children, bffs)
+                         bffs[0][0], bffs[0][1], children, bffs, api, hello)
     finally:
         for child in reversed(children):
             child.stop()
@@ -142,6 +147,20 @@ def open_cookie_session(stack: BenchStack, jar: Jar) -> Session:
     sealer = Sealer([seal_key_from_jwk(key)])
     return Session.from_bytes(sealer.open(jar.cookies["__Host-bff-session"],
                                           "__Host-bff-session"))
+
+
+def session_cookie(stack: BenchStack, jar: Jar, *, age: float = 0.0) -> str:
+    """A Cookie header for the jar's session as the BFF would seal it ``age`` seconds ago.
+
+    With ``age`` 0 the BFF has no reason to re-seal it for a minute (``last_seen`` is now), so
+    a saturation run that replays one header measures the proxied call and nothing else; an
+    ``age`` over a minute is the stale client that every call would re-seal.
+    """
+    key = json.loads((stack.workdir / "cookie.jwk").read_text())
+    sealer = Sealer([seal_key_from_jwk(key)])
+    session = open_cookie_session(stack, jar).with_changes(last_seen=time.time() - age)
+    sealed = sealer.seal(session.to_bytes(), "__Host-bff-session")
+    return f"__Host-bff-session={sealed}"
 
 
 def process_cpu_seconds(pid: int) -> float:

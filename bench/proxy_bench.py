@@ -23,14 +23,18 @@ from bench.common import (
     machine,
     open_cookie_session,
     process_cpu_seconds,
+    session_cookie,
     sign_in,
 )
+from bench.profile import profile_bff
 from bench.results import write_section
 from bench.wrk import require_wrk, wrk, wrk_direct_dpop
+from bff.devstack import Child
 from bff.oauth.dpop import DPoPKey
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar
 from tests.support.flows import call, login
+from tests.support.redis_server import RedisServer
 
 
 def phase(label: str, **kwargs: Any) -> dict[str, float]:
@@ -47,46 +51,112 @@ def fresh_nonce(url: str, token: str, dpop_jwk: dict[str, Any]) -> str | None:
     return response.headers.get("DPoP-Nonce")
 
 
+def _median_range(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"median": statistics.median(ordered), "min": ordered[0], "max": ordered[-1]}
+
+
+def _check_run(label: str, result: dict[str, float], *, set_cookies_allowed: bool = False) -> None:
+    print(f"  {label:<46} {result['rps']:8.0f} req/s  errors {result['errors']:.0f}"
+          + "".join(f"  {k[7:]} {v:5.0f} us/call" for k, v in result.items()
+                    if k.startswith("cpu_us_"))
+          + f"  Set-Cookie {result['set_cookies']:.0f}", flush=True)
+    if result["errors"]:
+        raise SystemExit(f"bench: {label}: the load run had failed responses; figures not "
+                         "written")
+    if result["set_cookies"] and not set_cookies_allowed:
+        raise SystemExit(f"bench: {label}: {result['set_cookies']:.0f} answers re-sealed the "
+                         "cookie; a saturation run must measure a fresh one")
+
+
 def compare(stack: BenchStack, jar: Jar, path: str, direct_url: str, duration: float,
-            concurrency: int, repeats: int, verifying: bool) -> dict[str, dict[str, float]]:
-    """Saturation throughput with wrk in adjacent pairs (BFF, then direct), then latency at ~30%
-    of the slower side's saturation with an open-loop generator. The ratio is the median of the
-    pairs' ratios: pairing cancels the drift and noise a shared 2-core VM shows between runs."""
+            concurrency: int, repeats: int, verifying: bool,
+            extra_bffs: list[tuple[str, str, Child]] | None = None,
+            stale: bool = False) -> dict[str, Any]:
+    """Saturation throughput with wrk in adjacent runs (BFF, direct, then any extra BFF
+    variants and the stale client), then latency at ~30% of the slower side's saturation with
+    an open-loop generator, in pairs. Ratios are medians of the runs' ratios: pairing cancels
+    the drift and noise a shared 2-core VM shows between runs.
+
+    Every BFF run replays a cookie sealed just before it (the BFF would not re-seal it), and
+    fails on any Set-Cookie in the answers; CPU per call is each process's own CPU time over
+    the run divided by the requests answered.
+    """
     session = open_cookie_session(stack, jar)
     token = session.tokens[stack.audience].token
+    upstream = stack.api if verifying else stack.hello
+    assert upstream is not None
+    up_pid = upstream.process.pid
+    bff_pid = stack.bff.process.pid
     via = f"{stack.bff_url}{path}"
-    pairs: list[tuple[dict[str, float], dict[str, float]]] = []
+    runs: dict[str, list[dict[str, float]]] = {"bff": [], "direct": [], "stale": []}
+    for name, _, _ in extra_bffs or []:
+        runs[name] = []
     expected = 15_000.0
     for _ in range(repeats):
         bff = wrk(via, duration=duration, connections=concurrency,
-                  headers={"Cookie": jar.header()})
+                  headers={"Cookie": session_cookie(stack, jar)},
+                  cpu_pids={"bff": bff_pid, "upstream": up_pid})
+        _check_run(f"via BFF {path}", bff)
         if verifying:
             direct = wrk_direct_dpop(direct_url, token, session.dpop_jwk,
                                      fresh_nonce(direct_url, token, session.dpop_jwk),
                                      duration=duration, connections=concurrency,
-                                     expected_rps=expected)
+                                     expected_rps=expected, cpu_pids={"upstream": up_pid})
             expected = max(expected, direct["rps"] * 1.2)
         else:
-            direct = wrk(direct_url, duration=duration, connections=concurrency)
-        for label, result in (("via BFF", bff), ("direct", direct)):
-            print(f"  {label + ' ' + path + ' (wrk, saturation)':<38} {result['rps']:8.0f} "
-                  f"req/s  errors {result['errors']:.0f}", flush=True)
-        if bff["errors"] or direct["errors"]:
-            raise SystemExit("bench: the load run had failed responses; figures not written")
-        pairs.append((bff, direct))
-    ratios = sorted(b["rps"] / d["rps"] for b, d in pairs)
-    out: dict[str, dict[str, float]] = {
-        "bff_sat": {"rps": statistics.median(b["rps"] for b, _ in pairs)},
-        "direct_sat": {"rps": statistics.median(d["rps"] for _, d in pairs)},
-        "ratio": {"median": statistics.median(ratios), "min": ratios[0], "max": ratios[-1]},
-    }
-    rate = 0.3 * min(out["bff_sat"]["rps"], out["direct_sat"]["rps"])
-    out["bff_lat"] = phase(f"via BFF at {rate:.0f} req/s", url=via, cookie=jar.header(),
-                           concurrency=64, duration=duration, rate=rate)
-    out["direct_lat"] = phase(f"direct at {rate:.0f} req/s", url=direct_url, token=token,
-                              dpop_jwk=session.dpop_jwk, concurrency=64, duration=duration,
-                              rate=rate)
-    out["rate"] = {"rps": rate}
+            direct = wrk(direct_url, duration=duration, connections=concurrency,
+                         cpu_pids={"upstream": up_pid})
+        _check_run(f"direct {path}", direct)
+        runs["bff"].append(bff)
+        runs["direct"].append(direct)
+        for name, url, child in extra_bffs or []:
+            other = wrk(f"{url}{path}", duration=duration, connections=concurrency,
+                        headers={"Cookie": session_cookie(stack, jar)},
+                        cpu_pids={"bff": child.process.pid, "upstream": up_pid})
+            _check_run(f"{name} {path}", other)
+            runs[name].append(other)
+        if stale:
+            # one old cookie replayed, as a client that ignores Set-Cookie would: every answer
+            # carries the re-sealed cookie, and the BFF should not pay a seal per call for it
+            old = wrk(via, duration=duration, connections=concurrency,
+                      headers={"Cookie": session_cookie(stack, jar, age=120)},
+                      cpu_pids={"bff": bff_pid, "upstream": up_pid})
+            _check_run(f"stale client {path}", old, set_cookies_allowed=True)
+            if old["set_cookies"] < old["requests"] * 0.99:
+                raise SystemExit("bench: the stale-client run was not re-sealed on every answer")
+            runs["stale"].append(old)
+    out: dict[str, Any] = {"runs": runs}
+    out["ratio"] = _median_range([b["rps"] / d["rps"]
+                                  for b, d in zip(runs["bff"], runs["direct"], strict=True)])
+    for name, results in runs.items():
+        if not results:
+            continue
+        out[f"{name}_rps"] = _median_range([r["rps"] for r in results])
+        for key in results[0]:
+            if key.startswith("cpu_us_"):
+                out[f"{name}_{key}"] = _median_range([r[key] for r in results])
+    for name in runs:
+        if runs[name] and name != "direct":
+            out[f"{name}_ratio"] = _median_range([
+                o["rps"] / d["rps"] for o, d in zip(runs[name], runs["direct"], strict=True)])
+    rate = 0.3 * min(out["bff_rps"]["median"], out["direct_rps"]["median"])
+    bff_lat: list[dict[str, float]] = []
+    direct_lat: list[dict[str, float]] = []
+    for _ in range(3 if verifying else 1):
+        bff_lat.append(phase(f"via BFF at {rate:.0f} req/s", url=via,
+                             cookie=session_cookie(stack, jar), concurrency=64,
+                             duration=duration, rate=rate))
+        direct_lat.append(phase(f"direct at {rate:.0f} req/s", url=direct_url, token=token,
+                                dpop_jwk=session.dpop_jwk, concurrency=64, duration=duration,
+                                rate=rate))
+    for side, lat in (("bff_lat", bff_lat), ("direct_lat", direct_lat)):
+        out[side] = {q: statistics.median(r[q] for r in lat) for q in ("p50_ms", "p99_ms")}
+    out["added_p50"] = _median_range([b["p50_ms"] - d["p50_ms"]
+                                      for b, d in zip(bff_lat, direct_lat, strict=True)])
+    out["added_p99"] = _median_range([b["p99_ms"] - d["p99_ms"]
+                                      for b, d in zip(bff_lat, direct_lat, strict=True)])
+    out["rate"] = rate
     return out
 
 
@@ -134,59 +204,117 @@ def cookie_sizes(stack: BenchStack) -> dict[str, int]:
             "cookies after the first API call": len(after_api)}
 
 
+def _fmt(r: dict[str, float], unit: str = "", digits: int = 2) -> str:
+    return (f"{r['median']:.{digits}f}{unit} (range {r['min']:.{digits}f}-"
+            f"{r['max']:.{digits}f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", type=float, default=0.0,
+                        help="seconds of py-spy sampling of the BFF under wrk (hello upstream)")
+    parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     require_wrk()
     started = time.time()
     print(f"machine: {machine()}", flush=True)
-    with bench_stack() as stack:
+    with RedisServer() as redis, bench_stack(
+            more=[{"store": "redis", "redis_url": redis.url},
+                  {"server": {"engine": "granian"}}]) as stack:
         jar, _ = sign_in(stack)
+        redis_url, redis_bff = stack.bffs[1]
+        granian_url, granian_bff = stack.bffs[2]
         print("verifying example API (/accounts: token + proof verification, JSON):")
         api = compare(stack, jar, "/api/accounts", f"{stack.api_url}/accounts", args.duration,
                       args.concurrency, args.repeats, verifying=True)
         print("hello-world upstream (no verification):")
         hello = compare(stack, jar, "/hello/x", f"{stack.hello_url}/x", args.duration,
-                        args.concurrency, args.repeats, verifying=False)
+                        args.concurrency, args.repeats, verifying=False,
+                        extra_bffs=[("redis", redis_url, redis_bff),
+                                    ("granian", granian_url, granian_bff)], stale=True)
+        profile = ""
+        if args.profile:
+            profile = profile_bff(stack.bff.process.pid, f"{stack.bff_url}/hello/x",
+                                  session_cookie(stack, jar), args.profile, args.concurrency)
+            print(profile)
         login_ms, refresh_ms = login_and_refresh_cpu(stack)
         sizes = cookie_sizes(stack)
-    ratio_api = api["ratio"]["median"]
-    ratio_hello = hello["ratio"]["median"]
-    add_p50 = api["bff_lat"]["p50_ms"] - api["direct_lat"]["p50_ms"]
-    add_p99 = api["bff_lat"]["p99_ms"] - api["direct_lat"]["p99_ms"]
     print(f"BFF CPU per login: {login_ms:.2f} ms; per refresh: {refresh_ms:.2f} ms")
     for k, v in sizes.items():
         print(f"cookie size {k}: {v}")
     rows = [
-        "| upstream | path | saturation req/s (median) | p50 at 30% (ms) | p99 at 30% (ms) |",
-        "|---|---|---:|---:|---:|",
+        "| upstream | path | saturation req/s (median) | BFF CPU µs/call | upstream CPU "
+        "µs/call | p50 at 30% (ms) | p99 at 30% (ms) |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for name, data in (("verifying API", api), ("hello world", hello)):
-        for side, sat, lat in (("via BFF", "bff_sat", "bff_lat"),
-                               ("direct", "direct_sat", "direct_lat")):
-            rows.append(f"| {name} | {side} | {data[sat]['rps']:.0f} | "
-                        f"{data[lat]['p50_ms']:.2f} | {data[lat]['p99_ms']:.2f} |")
-    body = "\n".join([
+        rows.append(f"| {name} | via BFF | {data['bff_rps']['median']:.0f} | "
+                    f"{data['bff_cpu_us_bff']['median']:.0f} | "
+                    f"{data['bff_cpu_us_upstream']['median']:.0f} | "
+                    f"{data['bff_lat']['p50_ms']:.2f} | {data['bff_lat']['p99_ms']:.2f} |")
+        rows.append(f"| {name} | direct | {data['direct_rps']['median']:.0f} | - | "
+                    f"{data['direct_cpu_us_upstream']['median']:.0f} | "
+                    f"{data['direct_lat']['p50_ms']:.2f} | {data['direct_lat']['p99_ms']:.2f} |")
+    rows.append(f"| hello world | via BFF, cookie mode + Redis | "
+                f"{hello['redis_rps']['median']:.0f} | "
+                f"{hello['redis_cpu_us_bff']['median']:.0f} | "
+                f"{hello['redis_cpu_us_upstream']['median']:.0f} | - | - |")
+    rows.append(f"| hello world | via BFF on granian | "
+                f"{hello['granian_rps']['median']:.0f} | "
+                f"{hello['granian_cpu_us_bff']['median']:.0f} | "
+                f"{hello['granian_cpu_us_upstream']['median']:.0f} | - | - |")
+    rows.append(f"| hello world | via BFF, stale client (one old cookie, re-sealed answers) | "
+                f"{hello['stale_rps']['median']:.0f} | "
+                f"{hello['stale_cpu_us_bff']['median']:.0f} | "
+                f"{hello['stale_cpu_us_upstream']['median']:.0f} | - | - |")
+    api_cpu = api["bff_cpu_us_bff"]
+    hello_cpu = hello["bff_cpu_us_bff"]
+    redis_over_memory = hello["redis_cpu_us_bff"]["median"] / hello_cpu["median"]
+    lines = [
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}; "
         f"{time.time() - started:.0f} s in all. One BFF process (one uvicorn worker), the "
-        "example API (one uvicorn worker) and the load generator share the machine's cores. "
-        "Saturation is measured with wrk (one thread, "
-        f"{args.concurrency} connections); direct calls to the verifying API carry one "
-        "pre-signed, never reused DPoP proof each. Latency at 30% comes from an open-loop "
-        "aiohttp generator.",
+        "example API (one uvicorn worker), Redis and the load generator share the machine's "
+        f"cores. Saturation is measured with wrk (one thread, {args.concurrency} connections, "
+        f"{args.duration:g} s per run, {args.repeats} rounds of adjacent runs); direct calls to "
+        "the verifying API carry one pre-signed, never reused DPoP proof each. Every run "
+        "through the BFF replays a cookie sealed just before it (the BFF has no reason to "
+        "re-seal it) and the script refuses a run whose answers carry any Set-Cookie, except "
+        "the stale-client row. CPU per call is a process's own CPU time (utime + stime, "
+        "/proc) over the run divided by the requests wrk counted. Latency at 30% comes from "
+        "an open-loop aiohttp generator.",
         "",
         f"**Proxy/direct throughput ratio against the verifying example API: "
-        f"{ratio_api:.2f}** (median of {args.repeats} adjacent pairs, range "
-        f"{api['ratio']['min']:.2f}-{api['ratio']['max']:.2f}; target ≥ 0.60, aim 0.85)",
+        f"{_fmt(api['ratio'])}** (median of {args.repeats} adjacent pairs; target ≥ 0.90)",
         "",
-        f"Added latency at ~30% of saturation ({api['rate']['rps']:.0f} req/s): "
-        f"p50 {add_p50:+.2f} ms, p99 {add_p99:+.2f} ms (target ≤ 1 / 3 ms).",
+        f"Added latency at ~30% of saturation ({api['rate']:.0f} req/s), median of 3 pairs: "
+        f"p50 {_fmt(api['added_p50'], ' ms')}, p99 {_fmt(api['added_p99'], ' ms')} "
+        "(target ≤ 0.5 / 1.5 ms).",
         "",
-        f"Proxy/direct throughput ratio against a hello-world upstream: {ratio_hello:.2f} "
-        f"(range {hello['ratio']['min']:.2f}-{hello['ratio']['max']:.2f})",
+        f"Proxy/direct throughput ratio against a hello-world upstream, fresh cookie: "
+        f"{_fmt(hello['ratio'])} (target ≥ 0.20)",
+        "",
+        f"BFF CPU per proxied call: {_fmt(hello_cpu, ' µs', 0)} toward the hello-world "
+        f"upstream, {_fmt(api_cpu, ' µs', 0)} toward the verifying API (target ≤ 140 µs); "
+        f"that is {hello_cpu['median'] / hello['direct_cpu_us_upstream']['median']:.1f}x the "
+        f"hello-world upstream's own CPU per call and "
+        f"{api_cpu['median'] / api['direct_cpu_us_upstream']['median']:.2f}x the verifying "
+        "API's.",
+        "",
+        f"Cookie mode with Redis: {_fmt(hello['redis_cpu_us_bff'], ' µs', 0)} of BFF CPU per "
+        f"call, **{redis_over_memory:.2f}x the memory store's** in the same rounds (target "
+        f"≤ 1.10); throughput ratio {_fmt(hello['redis_ratio'])}.",
+        "",
+        f"granian instead of uvicorn (same BFF, same rounds): throughput ratio "
+        f"{_fmt(hello['granian_ratio'])} against {_fmt(hello['ratio'])} on uvicorn; BFF CPU "
+        f"per call {_fmt(hello['granian_cpu_us_bff'], ' µs', 0)} (granian's Rust I/O thread "
+        "is counted: it is the same process).",
+        "",
+        f"Stale client (one cookie last seen 2 minutes ago, replayed): "
+        f"{_fmt(hello['stale_cpu_us_bff'], ' µs', 0)} of BFF CPU per call, throughput ratio "
+        f"{_fmt(hello['stale_ratio'])}; every answer carries the re-sealed cookie.",
         "",
         *rows,
         "",
@@ -196,10 +324,16 @@ def main() -> None:
         "Sealed cookie sizes for a typical session (bytes of cookie values):",
         "",
         *[f"- {k}: {v}" for k, v in sizes.items()],
-    ])
-    write_section(Path(__file__).with_name("RESULTS.md"), "Proxy (issue 4)", body)
-    print(f"proxy/direct throughput ratio (hello-world upstream): {ratio_hello:.2f}")
-    print(f"proxy/direct throughput ratio (verifying example API): {ratio_api:.2f}")
+    ]
+    if profile:
+        lines += ["", "Profile of the BFF under wrk (hello-world upstream, py-spy, share of "
+                  "samples by leaf function):", "", "```", profile, "```"]
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_write:
+        write_section(Path(__file__).with_name("RESULTS.md"), "Proxy (issue 4)", body)
+    print(f"proxy/direct throughput ratio (hello-world upstream): {hello['ratio']['median']:.2f}")
+    print(f"proxy/direct throughput ratio (verifying example API): {api['ratio']['median']:.2f}")
 
 
 if __name__ == "__main__":

@@ -65,6 +65,9 @@ def _run(path: str, host: str | None, port: int | None) -> int:
         return _problems(path, exc)
     s = config.settings
     configure_logging(s.server.log_level)
+    if s.server.engine == "granian":
+        return _run_granian(path, host or s.server.host, s.server.port if port is None else port,
+                            s.server.workers, s.server.log_level)
     workers = s.server.workers
     if workers > 1:
         # before any worker imports prometheus-client: every process writes into this folder
@@ -81,6 +84,25 @@ def _run(path: str, host: str | None, port: int | None) -> int:
     ready = ReadyLine(issuer=s.oauth.issuer, store=s.store.backend,
                       session_store=s.session.store, workers=workers)
     serve(uconfig, ready)
+    return 0
+
+
+def _run_granian(path: str, host: str, port: int, workers: int, log_level: str) -> int:
+    """Serve with granian: its own worker processes, each importing ``bff.asgi``."""
+    try:
+        from granian.constants import HTTPModes, Interfaces
+        from granian.log import LogLevels
+        from granian.server import Server
+    except ImportError:
+        print("server.engine = granian needs the granian package (pip install granian)",
+              file=sys.stderr)
+        return 2
+    from bff.asgi import CONFIG_ENV
+
+    os.environ[CONFIG_ENV] = str(Path(path).absolute())
+    Server("bff.asgi:app_from_env", address=host, port=port, interface=Interfaces.ASGI,
+           workers=workers, factory=True, http=HTTPModes.http1, backlog=2048,
+           respawn_failed_workers=True, log_level=LogLevels(log_level)).serve()
     return 0
 
 

@@ -326,8 +326,6 @@ def _check(s: Settings) -> list[Problem]:
         p.append(Problem("server.max_header_bytes", "must be between 16384 and 1048576"))
     if not 0 <= s.server.key_reload_interval <= 3600:
         p.append(Problem("server.key_reload_interval", "must be between 0 (off) and 3600 seconds"))
-    if not 1 <= s.server.workers <= 64:
-        p.append(Problem("server.workers", "must be between 1 and 64"))
     if s.server.metrics_dir and Path(s.server.metrics_dir).exists() and not Path(
             s.server.metrics_dir).is_dir():
         p.append(Problem("server.metrics_dir", "is not a directory"))
@@ -409,10 +407,34 @@ def _check(s: Settings) -> list[Problem]:
         p.append(Problem("store.max_connections", "must be between 1 and 10000"))
     if not 0.05 <= s.store.breaker_cooldown <= 60:
         p.append(Problem("store.breaker_cooldown", "must be between 0.05 and 60 seconds"))
+    if not (s.store.mirror_staleness == 0 or 0.2 <= s.store.mirror_staleness <= 30):
+        p.append(Problem("store.mirror_staleness", "must be 0 (off) or between 0.2 and 30 seconds"))
     if s.session.store == "server" and s.store.backend == "memory":
         pass  # valid for one instance; the README says to use redis for several
+    p.extend(_check_workers(s))
     p.extend(_check_routes(s.routes, s.server.path_prefix, s.oauth.scope.split()))
     p.extend(check_mtls_settings(s))
+    return p
+
+
+def _check_workers(s: Settings) -> list[Problem]:
+    """Several worker processes share nothing but the store."""
+    if s.server.engine not in ("uvicorn", "granian"):
+        return [Problem("server.engine", "must be uvicorn or granian")]
+    if not 1 <= s.server.workers <= 64:
+        return [Problem("server.workers", "must be between 1 and 64")]
+    if s.server.workers == 1:
+        return []
+    p: list[Problem] = []
+    if s.store.backend == "memory":
+        p.append(Problem("server.workers", "above 1 needs store.backend = redis: with the "
+                         "memory store each process would keep its own one-use login "
+                         "transactions, refresh locks and logout markers"))
+    if s.server.metrics and s.server.engine == "granian":
+        # uvicorn's workers share prometheus-client's multiprocess folder; granian's do not
+        p.append(Problem("server.metrics", "must be false when granian runs several workers: "
+                         "each process counts only its own requests, and /metrics would show "
+                         "whichever process answered"))
     return p
 
 

@@ -56,6 +56,8 @@ class ServerSettings:
     metrics_dir: str = ""
     # seconds between re-reads of the key files (rotated keys, schedules); SIGHUP re-reads too
     key_reload_interval: int = 60
+    # the ASGI server of ``bff run``: "uvicorn" (uvloop + httptools) or "granian" (Rust I/O)
+    engine: str = "uvicorn"
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,9 @@ class StoreSettings:
     timeout: float = 2.0
     max_connections: int = 50
     breaker_cooldown: float = 1.0
+    # Redis: logout markers mirrored in memory through pub/sub, at most this many seconds
+    # behind the store (0: read them from the store on every session load)
+    mirror_staleness: float = 1.0
 
 
 @dataclass(frozen=True)

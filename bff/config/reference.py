@@ -34,9 +34,12 @@ DOCS: dict[str, str] = {
     "server.trust_request_id": "Keep a well-formed incoming X-Request-Id (8-64 of "
                                "`[A-Za-z0-9._-]`) set by a trusted load balancer; otherwise "
                                "every request gets a fresh id.",
-    "server.workers": "uvicorn worker processes on one socket (1..64); /metrics sums them all.",
+    "server.workers": "Worker processes on one socket (1..64); above 1 needs "
+                      '`store.backend = "redis"`; /metrics sums them all (uvicorn).',
     "server.key_reload_interval": "Seconds between re-reads of the key files, so rotated keys "
                                   "and their schedules take effect (0: only on SIGHUP).",
+    "server.engine": '"uvicorn" (default) or "granian" (opt-in; with several granian workers '
+                     "metrics must be off).",
     "server.metrics_dir": "Multiprocess metrics folder (workers > 1), emptied at start; empty: a "
                           "fresh temporary folder.",
     "oauth.issuer": "The AS issuer; must equal the issuer in its metadata. Required.",
@@ -109,6 +112,9 @@ DOCS: dict[str, str] = {
     "store.max_connections": "Pool size per instance; a burst beyond it waits (up to timeout).",
     "store.breaker_cooldown": "After Redis could not be reached, calls fail fast this long, then "
                               "one probes.",
+    "store.mirror_staleness": "Logout markers are mirrored in memory over pub/sub; another "
+                              "instance learns of a logout within this many seconds (0: read "
+                              "the store on every call; 0.2..30).",
     "routes.prefix": "Calls to `<prefix>/...` go to the upstream (not under path_prefix).",
     "routes.upstream": "The API's base URL; the rest of the path is appended.",
     "routes.resource": "Which access token (resource indicator) to attach.",

@@ -3,6 +3,10 @@
 A valid logout token ends every session of its ``sid`` (or, without one, of its ``sub``) on every
 instance: the store keeps an "ended" marker for as long as such a session could live, and every
 session load checks it; server-side sessions of the ``sid`` are also deleted at once.
+
+With Redis, the markers are written and announced in one step, and each instance answers the
+check from its in-memory mirror of them (``bff.store.mirror``) within the mirror's staleness
+bound, or from the store while the mirror is not live.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from bff.oauth.logout_token import acceptable_until
 from bff.sessions.model import Session
 from bff.sessions.stores import session_ref
 from bff.store import keys
-from bff.store.base import Store, StoreUnreachable
+from bff.store.base import MarkerFeed, Store, StoreUnreachable
 from bff.store.breaker import RateLimitedLog
+from bff.store.mirror import MarkerMirror
 from bff.telemetry.metrics import METRICS
 
 log = logging.getLogger("bff.backchannel")
@@ -40,14 +45,26 @@ class SessionRevocations:
     """
 
     def __init__(self, store: Store, clock: Clock, lifetime: int, fail_open: bool,
-                 sealer: Sealer, skew: float = 60.0) -> None:
+                 sealer: Sealer, skew: float = 60.0,
+                 mirror: MarkerMirror | None = None) -> None:
         self._store = store
+        self._mirror = mirror
+        # markers are announced to every instance's mirror as they are written
+        self._write = store.set_and_announce if isinstance(store, MarkerFeed) else store.set
         self._clock = clock
         self._lifetime = lifetime
         # cookie sessions need no store otherwise: when it is down they keep working (logged)
         self._fail_open = fail_open
         self._sealer = sealer
         self._skew = skew
+        # the marker names of a session, built once: the check runs on every proxied call
+        self._names: dict[tuple[str, str, str | None, str | None], list[str]] = {}
+
+    async def _mark(self, key: str, value: bytes, ttl: float) -> None:
+        """Write and announce a marker; this instance's own mirror has it at once."""
+        await self._write(key, value, ttl)
+        if self._mirror is not None:
+            self._mirror.note(key, value, ttl)
 
     def _remaining(self, session: Session) -> float:
         """Until no copy of the session can be valid any more, plus clock skew."""
@@ -61,12 +78,12 @@ class SessionRevocations:
         now = str(self._clock()).encode()
         ttl = self._lifetime + 60
         if sid:
-            await self._store.set(keys.ended_sid(sid, client_id), now, ttl)
+            await self._mark(keys.ended_sid(sid, client_id), now, ttl)
             session_key = await self._store.get(keys.sid_session(sid, client_id))
             if session_key:
                 await self._store.delete(session_key.decode())
         elif sub:
-            await self._store.set(keys.ended_sub(sub, client_id), now, ttl)
+            await self._mark(keys.ended_sub(sub, client_id), now, ttl)
 
     async def end_session(self, session: Session) -> None:
         """Mark this BFF session as ended for every copy of it, on every instance.
@@ -75,8 +92,8 @@ class SessionRevocations:
         report a logout that a copy of the cookie would survive.
         """
         ref = session_ref(session.session_id)
-        await self._store.set(keys.ended_session(ref), str(self._clock()).encode(),
-                              self._remaining(session))
+        await self._mark(keys.ended_session(ref), str(self._clock()).encode(),
+                         self._remaining(session))
         # the newest generation is useless now; the marker alone keeps every copy out
         await self._store.delete(keys.session_latest(ref))
 
@@ -88,18 +105,15 @@ class SessionRevocations:
         sealed = self._sealer.seal(session.to_bytes(), key)
         await self._store.set(key, sealed.encode("ascii"), ttl)
         # the number last: a reader who sees it finds a state at least this new
-        await self._store.set(keys.session_generation(ref), str(session.generation).encode(),
-                              ttl)
+        await self._mark(keys.session_generation(ref), str(session.generation).encode(), ttl)
 
     async def check(self, session: Session) -> Session:
         """The session at its newest generation; SessionExpired when it was ended."""
-        ref = session_ref(session.session_id)
-        names = [keys.ended_session(ref), keys.session_generation(ref),
-                 keys.ended_sub(session.sub, session.client_id)]
-        if session.as_sid:
-            names.append(keys.ended_sid(session.as_sid, session.client_id))
+        names = self._names_of(session)
         try:
-            found = await self._store.get_many(names)
+            found = self._mirror.lookup(names) if self._mirror is not None else None
+            if found is None:
+                found = await self._store.get_many(names)
             ended, generation, *backchannel = found
             if ended is not None:
                 raise SessionExpired("ended by logout or by a newer login")
@@ -109,7 +123,7 @@ class SessionRevocations:
                 return session
             # a copy that fell behind: rare, so the sealed state costs a second round trip
             # only here, never on the hot path
-            latest_key = keys.session_latest(ref)
+            latest_key = keys.session_latest(session_ref(session.session_id))
             return self._newest(session, await self._store.get(latest_key), latest_key)
         except StoreUnreachable:
             # only an outage fails open; a full pool or an error reply is a 503 like any other
@@ -118,6 +132,21 @@ class SessionRevocations:
             METRICS.events.inc(event="revocation_check_skipped")
             _SKIPPED.note()
             return session
+
+    def _names_of(self, session: Session) -> list[str]:
+        """ended-session, generation, ended-sub and (with a sid) ended-sid of the session."""
+        cache_key = (session.session_id, session.sub, session.as_sid, session.client_id)
+        names = self._names.get(cache_key)
+        if names is None:
+            ref = session_ref(session.session_id)
+            names = [keys.ended_session(ref), keys.session_generation(ref),
+                     keys.ended_sub(session.sub, session.client_id)]
+            if session.as_sid:
+                names.append(keys.ended_sid(session.as_sid, session.client_id))
+            if len(self._names) >= 10_000:
+                self._names.pop(next(iter(self._names)))
+            self._names[cache_key] = names
+        return names
 
     def _newest(self, session: Session, latest: bytes | None, key: str) -> Session:
         if latest is None:

@@ -7,6 +7,7 @@ one. The header is encoded once per key because the proxy signs one proof per ca
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from bff.oauth.clock import Clock, system_clock
 from bff.oauth.jws import JWSSigner, encode_segment
 
 
+@functools.lru_cache(maxsize=4096)  # the proxy signs for the same few URLs over and over
 def htu_of(url: str) -> str:
     """The ``htu`` of a URL: scheme, host and path, no query or fragment (RFC 9449 §4.2)."""
     parts = urlsplit(url)

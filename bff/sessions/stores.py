@@ -6,7 +6,7 @@ import hashlib
 import math
 import re
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from bff.crypto.seal import Sealer, b64url_encode
 from bff.errors import InvalidSeal
@@ -16,6 +16,13 @@ from bff.store import keys
 from bff.store.base import Store
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")
+# How long the cookies re-sealed for one presented cookie are answered again, unchanged, when
+# the same cookie asks for the same change (only ``last_seen`` newer): a burst of calls that
+# all carry one old cookie (or a client that ignores Set-Cookie) pays one seal, not one each.
+RESEAL_REUSE_SECONDS = 10.0
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def session_ref(session_id: str) -> str:
@@ -52,6 +59,7 @@ class CookieSessionStore:
         # cookie it has already authenticated; lifetimes are still checked on every call
         self._opened: dict[str, Session] = {}
         self._cache_size = cache_size
+        self._resealed: dict[str, tuple[Session, list[SetCookie]]] = {}
 
     async def load(self, cookies: Mapping[str, str]) -> Session | None:
         value = join_value(self._names, cookies)
@@ -74,12 +82,35 @@ class CookieSessionStore:
 
     async def save(self, session: Session, cookies: Mapping[str, str],
                    ttl: float) -> list[SetCookie]:
+        presented = join_value(self._names, cookies)
+        if presented is not None:
+            earlier = self._resealed.get(presented)
+            if earlier is not None and _only_seen_later(earlier[0], session):
+                return earlier[1]
         sealed = self._sealer.seal(session.to_bytes(), self._names.session)
-        return split_value(self._names, sealed, max(1, math.ceil(ttl)), cookies)
+        out = split_value(self._names, sealed, max(1, math.ceil(ttl)), cookies)
+        # the client sends the new value next: it is known good, no need to open it again
+        _remember(self._opened, sealed, session, self._cache_size)
+        if presented is not None:
+            _remember(self._resealed, presented, (session, out), self._cache_size)
+        return out
 
     async def delete(self, session: Session | None,
                      cookies: Mapping[str, str]) -> list[SetCookie]:
         return clear_session(self._names, cookies)
+
+
+def _only_seen_later(earlier: Session, session: Session) -> bool:
+    """``session`` is ``earlier`` seen again within the reuse window, nothing else changed."""
+    return (0 <= session.last_seen - earlier.last_seen <= RESEAL_REUSE_SECONDS
+            and session.generation == earlier.generation
+            and session.with_changes(last_seen=earlier.last_seen) == earlier)
+
+
+def _remember(cache: dict[K, V], key: K, value: V, size: int) -> None:
+    if len(cache) >= size:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
 
 
 class ServerSessionStore:

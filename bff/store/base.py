@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 from bff.errors import StoreUnavailable
 
@@ -42,3 +42,29 @@ class StoreUnreachable(StoreUnavailable):
     Same wire code as ``StoreUnavailable``; the distinction only tells callers that can carry on
     without the store (the cookie sessions' logout check) an outage from a busy or erring store.
     """
+
+
+@runtime_checkable
+class MarkerFeed(Protocol):
+    """A store whose writes of a few markers are announced to every instance (pub/sub)."""
+
+    async def set_and_announce(self, key: str, value: bytes, ttl: float) -> None:
+        """Store a value like ``set`` and announce the write, in one atomic step."""
+
+
+MarkerEvent = Callable[[str, bytes, float], None]
+
+
+@runtime_checkable
+class MarkerSource(Protocol):
+    """Follows the announced writes of the markers under some key prefixes."""
+
+    async def follow(self, prefixes: Sequence[str], on_marker: MarkerEvent,
+                     on_ready: Callable[[], None], on_heard: Callable[[float], None], *,
+                     heartbeat: float, clock: Callable[[], float]) -> None:
+        """Subscribe, load the markers already stored (``on_marker`` each, then ``on_ready``),
+        then apply announced writes until the subscription fails (raises ``StoreUnreachable``).
+
+        Every ``heartbeat`` seconds a ping goes out on the subscription; ``on_heard(sent_at)``
+        says that every write announced before ``sent_at`` (by ``clock``) has been applied.
+        """

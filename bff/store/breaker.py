@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from bff.store.base import Store, StoreUnreachable
+from bff.store.base import MarkerFeed, Store, StoreUnreachable
 from bff.telemetry.metrics import METRICS
 
 T = TypeVar("T")
@@ -64,6 +64,11 @@ class BreakerStore:
         self._refused = 0
         self._still = RateLimitedLog(log, "store still unreachable: calls refused",
                                      "store_still_unreachable", report_every, clock)
+
+    @property
+    def inner(self) -> Store:
+        """The store behind the breaker (the marker mirror follows it directly)."""
+        return self._inner
 
     @property
     def is_open(self) -> bool:
@@ -126,6 +131,14 @@ class BreakerStore:
 
     async def delete(self, key: str) -> None:
         await self._guard("delete", lambda: self._inner.delete(key))
+
+    async def set_and_announce(self, key: str, value: bytes, ttl: float) -> None:
+        inner = self._inner
+        if isinstance(inner, MarkerFeed):
+            await self._guard("set_and_announce",
+                              lambda: inner.set_and_announce(key, value, ttl))
+        else:
+            await self.set(key, value, ttl)
 
     async def incr(self, key: str, ttl: float) -> int:
         return await self._guard("incr", lambda: self._inner.incr(key, ttl))

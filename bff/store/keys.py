@@ -109,3 +109,13 @@ def mobile_login(state_ref: str) -> str:
 def mobile_registrations(app: str, window: int) -> str:
     """The count of registrations of one attested app in one rate-limit window."""
     return f"{PREFIX}mobile-registrations:{app}:{window}"
+
+
+def markers_channel() -> str:
+    """The pub/sub channel announcing every write of a mirrored marker (see MIRRORED)."""
+    return f"{PREFIX}markers"
+
+
+# The markers each instance mirrors in memory (checked on every session load): ended BFF
+# sessions, ended AS sessions and subjects, and the newest generation number of each session.
+MIRRORED = (ended_session(""), ended_sid(""), ended_sub(""), session_generation(""))

@@ -46,6 +46,10 @@ class MemoryStore:
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         self._put(key, value, ttl)
 
+    async def set_and_announce(self, key: str, value: bytes, ttl: float) -> None:
+        # one process: nobody else to tell
+        await self.set(key, value, ttl)
+
     async def set_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
         if self._live(key) is not None:
             return False

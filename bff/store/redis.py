@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -24,7 +26,8 @@ from redis.exceptions import (
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bff.errors import StoreUnavailable
-from bff.store.base import StoreUnreachable
+from bff.store import keys as store_keys
+from bff.store.base import MarkerEvent, StoreUnreachable
 
 # Anything that means "the store did not do it": network failures, timeouts, a loading or
 # failed-over server, a cluster without a quorum and server-side errors alike.
@@ -42,6 +45,18 @@ local n = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1], 'NX')
 return n
 """
+
+# The write and its announcement in one step: no instance can miss a marker that was stored,
+# and none hears of one that was not. PUBLISH inside a script also reaches a whole cluster.
+_SET_AND_ANNOUNCE = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+"""
+
+# Without an answer to this many heartbeats (plus the command timeout) the subscription is
+# taken as dead and opened again, even when the socket itself reports nothing.
+_HEARTBEATS_BEFORE_GIVING_UP = 3
 
 # An idle pooled connection is checked before use, so a restarted Redis is picked up
 # without the first request after the restart failing.
@@ -82,6 +97,7 @@ class RedisStore:
         # At most as many commands in flight as the pool holds connections: a burst waits for
         # a free one (up to ``wait``) instead of the pool refusing at once.
         self._slots = asyncio.Semaphore(max_connections)
+        self._max_connections = max_connections
         self._wait = wait
         # Keys already start with "bff:", so the default namespace adds nothing.
         self._prefix = "" if namespace in ("", "bff") else f"{namespace}:"
@@ -201,6 +217,101 @@ class RedisStore:
         async with self._call("ping"):
             await self._client.ping()
 
+    async def set_and_announce(self, key: str, value: bytes, ttl: float) -> None:
+        ms = _ttl_ms(ttl)
+        message = json.dumps([key, value.decode("latin-1"), ms], separators=(",", ":"))
+        async with self._call("set_and_announce"):
+            await self._client.eval(_SET_AND_ANNOUNCE, 1, self._key(key), value, ms,
+                                    self._key(store_keys.markers_channel()), message)
+
+    async def follow(self, prefixes: Sequence[str], on_marker: MarkerEvent,
+                     on_ready: Callable[[], None], on_heard: Callable[[float], None], *,
+                     heartbeat: float, clock: Callable[[], float]) -> None:
+        """See ``MarkerSource.follow``; needs one connection of its own, kept open."""
+        if isinstance(self._client, RedisCluster):
+            # redis-py's cluster client has no pub/sub: such instances keep the per-call check
+            raise StoreUnavailable("follow: no pub/sub on a Redis Cluster client")
+        if self._max_connections < 2:
+            raise StoreUnavailable("follow: needs store.max_connections of 2 or more")
+        # the subscription holds a pooled connection for as long as it lives: one command
+        # slot fewer, or a full burst of commands would ask the pool for one too many
+        try:
+            async with asyncio.timeout(self._wait):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise StoreUnavailable("follow: no free connection within the timeout") from None
+        watch = _ReconnectWatch()
+        pubsub = self._client.pubsub()
+        try:
+            try:
+                await pubsub.subscribe(self._key(store_keys.markers_channel()))
+                if pubsub.connection is None:  # pragma: no cover (subscribe connects)
+                    raise StoreUnreachable("follow: no subscription connection")
+                # redis-py would quietly reconnect and subscribe again, losing what was
+                # announced in between: a reconnect ends this follow, the caller reloads
+                pubsub.connection.register_connect_callback(watch.connected)
+                confirmed = await pubsub.get_message(timeout=self._wait)
+                if confirmed is None or confirmed.get("type") != "subscribe":
+                    raise StoreUnreachable("follow: subscription not confirmed")
+                await self._load(prefixes, on_marker)
+                on_ready()
+                last_heard = clock()
+                next_ping = 0.0
+                while True:
+                    now = clock()
+                    if now >= next_ping:
+                        await pubsub.ping(repr(now))
+                        next_ping = now + heartbeat
+                    if now - last_heard > _HEARTBEATS_BEFORE_GIVING_UP * heartbeat + self._wait:
+                        raise StoreUnreachable("follow: no answer on the subscription")
+                    message = await pubsub.get_message(timeout=max(0.0, next_ping - clock()))
+                    if watch.reconnects:
+                        raise StoreUnreachable("follow: subscription reconnected")
+                    if message is None:
+                        continue
+                    if message["type"] == "pong":
+                        with contextlib.suppress(ValueError, TypeError):
+                            sent_at = float(message["data"])
+                            last_heard = clock()
+                            on_heard(sent_at)
+                    elif message["type"] == "message":
+                        _apply(message["data"], on_marker)
+            except _FAILURES as exc:
+                raise _failure("follow", exc) from exc
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            self._slots.release()
+
+    async def _load(self, prefixes: Sequence[str], on_marker: MarkerEvent) -> None:
+        """Every stored key under ``prefixes`` with its value and remaining TTL."""
+        for prefix in prefixes:
+            names: list[str] = []
+            async for name in self._client.scan_iter(
+                    match=_glob_escape(self._key(prefix)) + "*", count=1000):
+                names.append(name.decode() if isinstance(name, bytes) else name)
+                if len(names) >= 500:
+                    await self._load_batch(names, on_marker)
+                    names = []
+            if names:
+                await self._load_batch(names, on_marker)
+
+    async def _load_batch(self, names: list[str], on_marker: MarkerEvent) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        for name in names:
+            pipe.get(name)
+            pipe.pttl(name)
+        answers = await pipe.execute()
+        for i, name in enumerate(names):
+            value, pttl = answers[2 * i], answers[2 * i + 1]
+            if value is None or pttl == -2:
+                continue  # expired between the scan and the read
+            if isinstance(value, str):
+                value = value.encode()
+            # -1 (no TTL) cannot come from the BFF's writes; keep it as long as the longest
+            ttl = pttl / 1000 if pttl > 0 else 86_400.0
+            on_marker(name[len(self._prefix):], value, ttl)
+
     async def close(self) -> None:
         try:
             await self._client.aclose()
@@ -208,6 +319,31 @@ class RedisStore:
                 await self._on_close()
         except _FAILURES as exc:
             raise _failure("close", exc) from exc
+
+
+class _ReconnectWatch:
+    """Counts reconnects of the subscription's connection (redis-py calls a bound method)."""
+
+    def __init__(self) -> None:
+        self.reconnects = 0
+
+    def connected(self, connection: Any) -> None:
+        self.reconnects += 1
+
+
+def _apply(data: Any, on_marker: MarkerEvent) -> None:
+    """One announced write; anything else on the channel is ignored."""
+    try:
+        key, value, ms = json.loads(data)
+        if isinstance(key, str) and isinstance(value, str) and isinstance(ms, int) and ms > 0:
+            on_marker(key, value.encode("latin-1"), ms / 1000)
+    except (ValueError, TypeError, UnicodeEncodeError):
+        return
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by SCAN's glob pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 def _tls_options(settings: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from bff.crypto.keys import generate_seal_jwk
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar
 from tests.support.flows import login
+from tests.support.redis_server import RedisServer
 from tests.support.stack import LogCapture, Stack, running_stack
 
 
@@ -59,3 +60,10 @@ def captured_logs() -> Iterator[LogCapture]:
     yield capture
     root.removeHandler(capture)
     root.setLevel(old)
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisServer]:
+    """A real redis-server on a free port for the module (tests that stop it use their own)."""
+    with RedisServer() as server:
+        yield server

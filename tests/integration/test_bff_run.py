@@ -22,6 +22,7 @@ from bff.crypto.keys import generate_seal_jwk
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar
 from tests.support.flows import call, start_login
+from tests.support.redis_server import RedisServer
 from tests.support.stack import REDIRECT_URI, SPA, Stack
 
 pytestmark = pytest.mark.integration
@@ -37,8 +38,10 @@ class Running:
         return self.stderr.read_text().splitlines()
 
 
-def toml_config(stack: Stack, workers: int) -> str:
-    return f"""
+def toml_config(stack: Stack, workers: int, redis_url: str) -> str:
+    # several workers share nothing but the store: the memory store is refused with them
+    store = f'[store]\nbackend = "redis"\nurl = "{redis_url}"\n' if workers > 1 else ""
+    return store + f"""
 [server]
 public_url = "{SPA}"
 port = 0
@@ -64,10 +67,10 @@ resource = "{stack.audience}"
 
 @pytest.fixture(params=[1, 2], ids=["one-worker", "two-workers"])
 def running(request: pytest.FixtureRequest, stack: Stack, tmp_path: Path,
-            client_jwk: dict[str, Any]) -> Iterator[Running]:
+            client_jwk: dict[str, Any], redis: RedisServer) -> Iterator[Running]:
     (tmp_path / "client.jwk").write_text(json.dumps(client_jwk))
     (tmp_path / "cookie.jwk").write_text(json.dumps(generate_seal_jwk("run1")))
-    (tmp_path / "bff.toml").write_text(toml_config(stack, request.param))
+    (tmp_path / "bff.toml").write_text(toml_config(stack, request.param, redis.url))
     stderr = tmp_path / "stderr.log"
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("BFF_") and k != "PROMETHEUS_MULTIPROC_DIR"}
@@ -101,7 +104,8 @@ def test_full_session_moves_the_metrics_and_logs_one_request_id_per_line(
         running: Running, stack: Stack, client_jwk: dict[str, Any]) -> None:
     ready = running.ready
     assert ready["event"] == "ready" and ready["issuer"] == stack.issuer
-    assert ready["store"] == "memory" and ready["session_store"] == "cookie"
+    assert ready["store"] == ("memory" if ready["workers"] == 1 else "redis")
+    assert ready["session_store"] == "cookie"
     secrets: list[str] = [client_jwk["d"], json.loads(
         (Path(running.stderr).parent / "cookie.jwk").read_text())["k"]]
     jar = Jar()
@@ -146,7 +150,9 @@ def test_full_session_moves_the_metrics_and_logs_one_request_id_per_line(
     running.process.wait(timeout=20)
     lines = running.log_lines()
     entries = [json.loads(line) for line in lines]  # every line is one JSON object
-    request_lines = [e for e in entries if e["logger"].startswith("bff")]
+    # the marker mirror's start and stop belong to the process (with Redis), not to a request
+    request_lines = [e for e in entries if e["logger"].startswith("bff")
+                     and not e["msg"].startswith("marker mirror")]
     assert len(request_lines) >= 8
     # every line the BFF writes while serving names its request; only uvicorn's process
     # lifecycle lines (started, stopping) belong to no request

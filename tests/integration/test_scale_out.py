@@ -37,12 +37,6 @@ class Cluster:
         return self.lb.url
 
 
-@pytest.fixture(scope="module")
-def redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
 @pytest.fixture(scope="module", params=["cookie", "server"])
 def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
             client_jwk: dict[str, Any], redis: RedisServer) -> Iterator[Cluster]:
@@ -117,6 +111,8 @@ def test_many_instances_share_sessions_refresh_once_and_logout_everywhere(
         sent = httpx.post(f"{cluster.stack.issuer}/__dev/backchannel-logout",
                           json={"client_id": "bff", "sub": "alice"}).json()
         assert sent.get("sent") is True, sent
+        # the other instances honour the marker within store.mirror_staleness (1 s)
+        time.sleep(1.0)
         landed = []
         for _ in range(3):
             r = call(http, jar.copy(), "GET", "/api/accounts")

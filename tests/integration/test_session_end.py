@@ -91,12 +91,6 @@ class Pair:
 
 
 @pytest.fixture(scope="module")
-def redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def front_stack(tmp_path_factory: pytest.TempPathFactory,
                 client_jwk: dict[str, Any]) -> Iterator[tuple[FaultyFront, Stack]]:
     back, front_port = free_port(), free_port()

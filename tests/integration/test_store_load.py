@@ -217,10 +217,12 @@ def test_cookie_mode_outage_logs_a_count_not_a_line_per_call(
         captured_logs: LogCapture) -> None:
     """Cookie sessions through an outage: 100 calls work, each skip is counted, the log gets
     one outage line and one rate-limited skip line; once Redis is back the check runs again."""
+    # without the marker mirror: for up to its staleness bound after Redis goes, the mirror
+    # still answers (tests/integration/test_marker_mirror.py); this test is about the skips
     config = bff_config(workdir, stack.issuer, client_jwk, cookie_jwks,
                         session={"store": "cookie"},
                         store={"backend": "redis", "url": redis.url, "timeout": 0.5,
-                               "breaker_cooldown": 0.3})
+                               "breaker_cooldown": 0.3, "mirror_staleness": 0})
     with running_bff(config) as bff, bff.client() as http:
         jar = Jar()
         login(http, jar, as_browser)

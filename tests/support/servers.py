@@ -1,4 +1,4 @@
-"""Run an ASGI app with uvicorn on a free loopback port in a background thread."""
+"""Run an ASGI app with uvicorn (or granian) on a free loopback port in a background thread."""
 
 from __future__ import annotations
 
@@ -61,6 +61,67 @@ class ThreadServer:
         self.sock.close()
 
     def __enter__(self) -> ThreadServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class GranianThreadServer:
+    """``ThreadServer``'s interface on granian's embedded server (the same Rust I/O as
+    ``bff run`` with ``server.engine = "granian"``), for running the suite's cases on it."""
+
+    def __init__(self, app: Any, port: int = 0, sock: socket.socket | None = None) -> None:
+        from granian.constants import HTTPModes, Interfaces
+        from granian.log import LogLevels
+        from granian.server.embed import Server
+
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+        self.port = sock.getsockname()[1]
+        # granian binds the address itself: the port was only held until now
+        sock.close()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = Server(app, address="127.0.0.1", port=self.port,
+                             interface=Interfaces.ASGI, http=HTTPModes.http1,
+                             log_level=LogLevels.warning)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.server.serve())
+        finally:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+
+    def start(self) -> GranianThreadServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                if time.monotonic() > deadline or not self.thread.is_alive():
+                    raise RuntimeError("server did not start") from None
+                time.sleep(0.01)
+
+    def run_coro(self, coro: Any, timeout: float = 30) -> Any:
+        """Run a coroutine on the server's loop (objects of the app are bound to it)."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self.loop is not None and self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.server.stop)
+        self.thread.join(10)
+
+    def __enter__(self) -> GranianThreadServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from bff.crypto.keys import public_jwk
 from bff.devstack import Child, start_authorization_server, start_example_api
 from bff.telemetry.logging import JSONFormatter
 from bff.web.limits import uvicorn_options
-from tests.support.servers import ThreadServer
+from tests.support.servers import GranianThreadServer, ThreadServer
 from tests.support.totp import PERIOD as TOTP_PERIOD
 
 SPA = "http://127.0.0.1:5173"
@@ -108,7 +109,7 @@ class BFF:
     """A BFF served over real HTTP from a thread, with its parts reachable."""
 
     url: str
-    server: ThreadServer
+    server: ThreadServer | GranianThreadServer
     parts: Parts
     config: LoadedConfig
 
@@ -146,6 +147,11 @@ def running_bff(config: LoadedConfig, port: int = 0, *, sock: socket.socket | No
     """A BFF on ``sock`` (a bound socket the caller made), else on ``port`` (0: any port)."""
     parts = build_parts(config, **parts_kwargs)
     app = build_app(config, parts=parts)
+    # BFF_TEST_ENGINE=granian runs the in-process BFFs of the suite on granian instead
+    if os.environ.get("BFF_TEST_ENGINE") == "granian":
+        with GranianThreadServer(app, port=port, sock=sock) as granian:
+            yield BFF(granian.url, granian, parts, config)
+        return
     with ThreadServer(app, port=port, sock=sock,
                       options=uvicorn_options(config.settings.server)) as server:
         yield BFF(server.url, server, parts, config)

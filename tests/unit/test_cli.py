@@ -181,3 +181,31 @@ def test_demo_code_prints_the_code_the_dev_as_accepts_now(
     out = capsys.readouterr().out
     assert out.split()[0] in (before, code_at("bob"))  # a step may end between the two
     assert "otpauth://totp/Example%20Bank:bob?" in out
+
+def test_run_with_granian_imports_the_app_in_each_worker(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client_jwk: dict[str, Any],
+        cookie_jwk: dict[str, Any]) -> None:
+    """``server.engine = "granian"``: granian's workers build the app from ``BFF_CONFIG``."""
+    import granian.server
+
+    from bff.asgi import CONFIG_ENV
+
+    made: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    class FakeServer:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            made.append((args, kwargs))
+
+        def serve(self) -> None:
+            return None
+
+    monkeypatch.setattr(granian.server, "Server", FakeServer)
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    write_keys(tmp_path, client_jwk, cookie_jwk)
+    path = tmp_path / "bff.toml"
+    path.write_text(VALID_TOML.replace("[server]\n", '[server]\nengine = "granian"\n', 1))
+    assert main(["run", "--config", str(path), "--port", "8123"]) == 0
+    ((args, kwargs),) = made
+    assert args == ("bff.asgi:app_from_env",)
+    assert kwargs["factory"] is True and kwargs["port"] == 8123 and kwargs["workers"] == 1
+    assert os.environ[CONFIG_ENV] == str(path.absolute())

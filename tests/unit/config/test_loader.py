@@ -184,6 +184,13 @@ def test_broken_config_reports_every_problem_naming_each_key(tmp_path: Path) -> 
     ({"store": {"max_connections": 0}}, "store.max_connections", "between 1"),
     ({"store": {"timeout": 0}}, "store.timeout", "between 0"),
     ({"store": {"breaker_cooldown": 0}}, "store.breaker_cooldown", "between 0.05"),
+    ({"store": {"mirror_staleness": 0.1}}, "store.mirror_staleness", "0 (off)"),
+    ({"server": {"workers": 0}}, "server.workers", "between 1 and 64"),
+    ({"server": {"engine": "hypercorn"}}, "server.engine", "uvicorn or granian"),
+    # several processes would each keep their own one-use transactions and logout markers
+    ({"server": {"workers": 2, "metrics": False}}, "server.workers", "store.backend = redis"),
+    ({"server": {"workers": 2, "engine": "granian"},
+      "store": {"backend": "redis", "url": "redis://r"}}, "server.metrics", "must be false"),
 ])
 def test_single_problems(keydir: Path, tables: dict[str, dict[str, Any]], key: str,
                          message: str) -> None:
