@@ -54,18 +54,35 @@ def worker_app() -> Any:
     return build_app(config)
 
 
-def _run(path: str, host: str | None, port: int | None) -> int:
+def _run(path: str, host: str | None, port: int | None, fd: int | None = None) -> int:
     from bff.config.loader import load_settings
     from bff.telemetry.logging import configure_logging
-    from bff.telemetry.ready import BoundedConfig, ReadyLine, prepare_metrics_dir, serve
+    from bff.telemetry.ready import (
+        BoundedConfig,
+        ReadyLine,
+        inherited_socket,
+        prepare_metrics_dir,
+        serve,
+    )
 
     try:
         config = load_settings(path)
     except ConfigError as exc:
         return _problems(path, exc)
+    sock = None
+    if fd is not None:
+        try:
+            sock = inherited_socket(fd)
+        except ValueError as exc:
+            print(f"bff run --fd: {exc}", file=sys.stderr)
+            return 2
     s = config.settings
     configure_logging(s.server.log_level)
     if s.server.engine == "granian":
+        if sock is not None:
+            print("bff run --fd: granian binds its own socket; use server.engine = uvicorn",
+                  file=sys.stderr)
+            return 2
         return _run_granian(path, host or s.server.host, s.server.port if port is None else port,
                             s.server.workers, s.server.log_level)
     workers = s.server.workers
@@ -83,7 +100,7 @@ def _run(path: str, host: str | None, port: int | None) -> int:
                             workers=workers, factory=workers > 1)
     ready = ReadyLine(issuer=s.oauth.issuer, store=s.store.backend,
                       session_store=s.session.store, workers=workers)
-    serve(uconfig, ready)
+    serve(uconfig, ready, sock)
     return 0
 
 
@@ -177,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--config", required=True, help="TOML configuration file")
     run.add_argument("--host")
     run.add_argument("--port", type=int)
+    run.add_argument("--fd", type=int,
+                     help="serve the TCP socket inherited as this file descriptor (bound by the "
+                          "parent process, which picked its address; not with --host/--port)")
     check = sub.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file")
     check.add_argument("--probe", action="store_true",
@@ -214,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         return _check_config(args.file, args.probe)
     if args.command == "run":
-        return _run(args.config, args.host, args.port)
+        if args.fd is not None and (args.host is not None or args.port is not None):
+            parser.error("--fd serves an inherited socket: it cannot be given with --host/--port")
+        return _run(args.config, args.host, args.port, args.fd)
     if args.command == "keys" and args.keys_command == "rotate":
         return _keys_rotate(args.config, args.alg, args.activate_after, args.retain)
     if args.command == "keys":

@@ -61,13 +61,20 @@ class Child:
             self.pump.join(2)
 
 
+BFF_READY = '{"event":"ready",'
+"""How ``bff run``'s ready line starts: the whole line is the JSON payload."""
+
+
 def spawn(name: str, argv: Sequence[str], *, ready_prefix: str | None, timeout: float = 20.0,
           env: dict[str, str] | None = None, cwd: Path | None = None,
-          log_file: Path | None = None) -> Child:
-    """Start ``argv`` and wait for a ``READY {...}`` line on stdout (or just start it)."""
+          log_file: Path | None = None, pass_fds: Sequence[int] = ()) -> Child:
+    """Start ``argv`` and wait for a ``READY {...}`` line on stdout (or just start it).
+
+    ``ready_prefix=BFF_READY`` waits for ``bff run``'s JSON ready line instead.
+    """
     process = subprocess.Popen(
         list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
-        env={**os.environ, **(env or {})}, start_new_session=True)
+        env={**os.environ, **(env or {})}, start_new_session=True, pass_fds=tuple(pass_fds))
     child = Child(name, process)
     lines: queue.Queue[str | None] = queue.Queue()
     sink = log_file.open("a", encoding="utf-8") if log_file else None
@@ -100,7 +107,8 @@ def spawn(name: str, argv: Sequence[str], *, ready_prefix: str | None, timeout: 
         if line is None:
             raise DevstackError(f"{name} exited before it was ready:\n{''.join(child.output)}")
         if line.startswith(ready_prefix):
-            child.ready = json.loads(line[len(ready_prefix):].strip() or "{}")
+            payload = line if ready_prefix == BFF_READY else line[len(ready_prefix):]
+            child.ready = json.loads(payload.strip() or "{}")
             return child
     child.stop()
     raise DevstackError(f"{name} was not ready within {timeout:.0f}s:\n{''.join(child.output)}")
@@ -166,30 +174,34 @@ def wait_http(url: str, timeout: float = 20.0, child: Child | None = None) -> No
     raise DevstackError(f"{url} did not answer within {timeout:.0f}s")
 
 
-def start_bff(config_path: Path, port: int, *, log_file: Path | None = None,
+def start_bff(config_path: Path, port: int = 0, *, log_file: Path | None = None,
               env: dict[str, str] | None = None, host: str = "127.0.0.1",
-              attempts: int = 5) -> Child:
-    """``bff run`` as a child process, waiting for ``/healthz``; ``ready`` has its port and URL.
+              sock: socket.socket | None = None) -> Child:
+    """``bff run`` as a child process, waiting for its ready line; ``ready`` has its URL and port.
 
-    ``port=0`` picks a free port, and picks again when another process took it before the
-    child could bind it (``bff run`` has no way to report a port the kernel chose).
+    ``port=0``: the child binds a port of the kernel's choosing and reports it. ``sock``: the
+    child serves this bound socket (``bff run --fd``), for a port that had to be known first.
     """
-    for attempt in range(attempts):
-        chosen = port or free_port(host)
-        child = spawn("bff", [sys.executable, "-m", "bff.cli", "run", "--config",
-                              str(config_path), "--port", str(chosen), "--host", host],
-                      ready_prefix=None, env=env, log_file=log_file)
-        try:
-            wait_http(f"http://{host}:{chosen}/healthz", child=child)
-        except DevstackError as exc:
-            child.stop()
-            taken = "address already in use" in str(exc).lower()
-            if port or not taken or attempt == attempts - 1:
-                raise
-            continue
-        child.ready = {"port": chosen, "url": f"http://{host}:{chosen}"}
-        return child
-    raise DevstackError("bff did not start")  # pragma: no cover (the loop returns or raises)
+    listen = (["--fd", str(sock.fileno())] if sock is not None
+              else ["--port", str(port), "--host", host])
+    child = spawn("bff", [sys.executable, "-m", "bff.cli", "run", "--config", str(config_path),
+                          *listen], ready_prefix=BFF_READY, env=env, log_file=log_file,
+                  pass_fds=[sock.fileno()] if sock is not None else [])
+    child.ready["port"] = int(child.ready["url"].rsplit(":", 1)[1])
+    return child
+
+
+def bound_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (0: the kernel's choice), to hand to ``bff run
+    --fd``; the port is held from now on, never released and bound again."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((host, port))
+        sock.listen()
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def redis_argv(port: int) -> list[str]:
@@ -198,23 +210,49 @@ def redis_argv(port: int) -> list[str]:
             "--appendonly", "no"]
 
 
-def start_redis(port: int, workdir: Path) -> Child:
-    """A throw-away ``redis-server`` on loopback."""
+def start_redis(port: int, workdir: Path, attempts: int = 5) -> Child:
+    """A throw-away ``redis-server`` on loopback; ``ready`` has its port and URL.
+
+    ``port=0``: redis-server cannot bind a kernel-chosen port and report it, so a free port is
+    picked, and picked again when another process bound it before redis-server could.
+    """
     if shutil.which("redis-server") is None:
         raise DevstackError("redis-server is required for store = redis: "
                             "apt-get install redis-server")
-    child = spawn("redis", [*redis_argv(port), "--dir", str(workdir)], ready_prefix=None)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    for attempt in range(attempts):
+        chosen = port or free_port()
+        child = spawn("redis", [*redis_argv(chosen), "--dir", str(workdir)], ready_prefix=None)
+        answered = _redis_answers(child, chosen)
+        if answered == "ours":
+            child.ready = {"port": chosen, "url": demo_redis_url(chosen)}
+            return child
+        child.stop()
+        taken = answered == "another" or "address already in use" in "".join(child.output).lower()
+        if port or not taken or attempt == attempts - 1:
+            break
+    raise DevstackError(f"redis-server did not start:\n{''.join(child.output)}")
+
+
+def _redis_answers(child: Child, port: int, timeout: float = 10.0) -> str:
+    """Who answers on ``port``: ``child`` itself ("ours"), "another" redis-server, or "none"."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.process.poll() is None:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return child
+                s.sendall(b"INFO server\r\n")
+                reply = b""
+                while b"process_id:" not in reply or not reply.endswith(b"\r\n"):
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    reply += chunk
+                if f"process_id:{child.process.pid}\r\n".encode() in reply:
+                    return "ours"
+                if b"process_id:" in reply:
+                    return "another"
         except OSError:
             time.sleep(0.05)
-    child.stop()
-    raise DevstackError("redis-server did not start")
+    return "none"
 
 
 def write_keys(workdir: Path) -> dict[str, Any]:
@@ -406,26 +444,27 @@ def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cook
 
     # children run in their own sessions: a plain SIGTERM must still reach the cleanup below
     signal.signal(signal.SIGTERM, stop_on_signal)
+    listener: socket.socket | None = None
     try:
-        for p in (port,):
-            try:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-            except OSError:
-                raise DevstackError(f"port {p} is in use: stop what uses it or pass --port N")\
-                    from None
+        # held from here on and served by ``bff run --fd``: the port is known before the AS
+        # starts (redirect URIs) and cannot be taken by another process meanwhile
+        try:
+            listener = bound_socket("127.0.0.1", port)
+        except OSError:
+            raise DevstackError(f"port {port} is in use: stop what uses it or pass --port N")\
+                from None
         public = f"http://{host}:{port}"
         jwks = write_keys(workdir)
-        api_port = free_port()
-        api_audience = f"http://127.0.0.1:{api_port}/"
+        # a name, not the API's address: the API binds a port of its own choosing and reports
+        # it, after the AS (which must know the audience) has started
+        api_audience = "http://127.0.0.1/example-api/"
         as_config = demo_as_config(public, port, jwks, api_audience)
         if gateway:
             as_config = demo_gateway_as_config(as_config, write_gateway_keys(workdir))
         authz = start_authorization_server(as_config, workdir, workdir / "as.log")
         children.append(authz)
         issuer = authz.ready["issuer"]
-        api = start_example_api(issuer, api_audience, port=api_port,
-                                log_file=workdir / "api.log",
+        api = start_example_api(issuer, api_audience, log_file=workdir / "api.log",
                                 extra_args=gateway_api_args(workdir) if gateway else ())
         children.append(api)
         route_url, route_resource = api.ready["url"], api_audience
@@ -436,9 +475,9 @@ def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cook
             route_url, route_resource = gw.ready["url"], DEMO_GATEWAY_RESOURCE
         redis_url = ""
         if store == "redis":
-            redis_port = free_port()
-            children.append(start_redis(redis_port, workdir))
-            redis_url = demo_redis_url(redis_port)
+            redis = start_redis(0, workdir)
+            children.append(redis)
+            redis_url = redis.ready["url"]
         tables = demo_bff_config(
             public, port, issuer, route_resource, route_url, store=store,
             session_store="server" if mobile else session_store, redis_url=redis_url)
@@ -446,7 +485,9 @@ def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cook
             write_mobile_keys(workdir)
             tables["mobile"] = demo_mobile_table()
         write_toml(workdir / "bff.toml", tables)
-        children.append(start_bff(workdir / "bff.toml", port, log_file=workdir / "bff.log"))
+        children.append(start_bff(workdir / "bff.toml", log_file=workdir / "bff.log",
+                                  sock=listener))
+        listener.close()  # the BFF has its own copy and serves it
         print(f"\n  Token handler demo is running.\n\n  Open {public}/ in your browser and sign in "
               f"with any user name (e.g. alice) and any password.\n\n  Authorization server: "
               f"{issuer}\n  Example API:          {api.ready['url']}\n"
@@ -471,3 +512,5 @@ def run_demo(port: int = 8000, store: str = "memory", session_store: str = "cook
     finally:
         for child in reversed(children):
             child.stop()
+        if listener is not None:
+            listener.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import sys
 import tempfile
 import threading
@@ -92,9 +93,31 @@ def wait_until_serving(host: str, port: int, stop: threading.Event,
     return False
 
 
-def serve(config: BoundedConfig, ready: ReadyLine) -> None:
-    """Bind, serve (one process or ``config.workers``), print the ready line once serving."""
-    sock = config.bind_socket()
+def inherited_socket(fd: int) -> socket.socket:
+    """The listening TCP socket a parent process handed down as file descriptor ``fd``.
+
+    The parent binds (port 0 if it likes) and keeps the port until the server takes it over,
+    so no other process can take the port in between. Raises ``ValueError`` when ``fd`` is not
+    an inherited IPv4/IPv6 stream socket.
+    """
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise ValueError(f"file descriptor {fd} is not an open socket ({exc.strerror})") from None
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.type != socket.SOCK_STREAM:
+        sock.detach()  # not ours to close: the caller passed the wrong descriptor
+        raise ValueError(f"file descriptor {fd} is not a TCP socket")
+    sock.listen()  # harmless when the parent listened already; needed when it only bound
+    return sock
+
+
+def serve(config: BoundedConfig, ready: ReadyLine, sock: socket.socket | None = None) -> None:
+    """Bind (or take ``sock``), serve (one process or ``config.workers``), print the ready
+    line once serving."""
+    if sock is None:
+        sock = config.bind_socket()
+    else:
+        config.host = sock.getsockname()[0]
     port = sock.getsockname()[1]
     stop = threading.Event()
 

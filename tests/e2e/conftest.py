@@ -16,6 +16,7 @@ a fresh context.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +34,9 @@ from starlette.staticfiles import StaticFiles
 from bff.app import Parts, build_app, build_parts
 from bff.config.loader import LoadedConfig
 from bff.crypto.keys import generate_seal_jwk, public_jwk
-from bff.devstack import Child, free_port, start_authorization_server, start_example_api
+from bff.devstack import Child, start_authorization_server, start_example_api
 from bff.sessions.model import Session
-from tests.support.servers import ThreadServer
+from tests.support.servers import ThreadServer, bound_socket, port_of
 from tests.support.stack import bff_config
 from tests.support.totp import PERIOD as TOTP_PERIOD
 
@@ -118,11 +119,11 @@ def foreign_site() -> Starlette:
     return Starlette(routes=[Route("/", page)])
 
 
-def start_bff(workdir: Path, issuer: str, client_jwk: dict[str, Any], *, port: int,
+def start_bff(workdir: Path, issuer: str, client_jwk: dict[str, Any], *, sock: socket.socket,
               redirect_uri: str, audience: str, api_url: str, static: bool,
               cors: list[str]) -> tuple[RunningBFF, ThreadServer]:
     workdir.mkdir(parents=True, exist_ok=True)
-    public = f"http://localhost:{port}"
+    public = f"http://localhost:{port_of(sock)}"
     server_table: dict[str, Any] = {"public_url": public}
     if static:
         server_table["static_dir"] = str(SPA_DIR)
@@ -136,7 +137,7 @@ def start_bff(workdir: Path, issuer: str, client_jwk: dict[str, Any], *, port: i
         cors={"allowed_origins": cors})
     parts = build_parts(config)
     app = build_app(config, parts=parts)
-    server = ThreadServer(app, port=port).start()
+    server = ThreadServer(app, sock=sock).start()
     return RunningBFF(public, server, parts, config), server
 
 
@@ -144,11 +145,13 @@ def start_bff(workdir: Path, issuer: str, client_jwk: dict[str, Any], *, port: i
 def e2e_stack(tmp_path_factory: pytest.TempPathFactory,
               client_jwk: dict[str, Any]) -> Iterator[E2EStack]:
     workdir = tmp_path_factory.mktemp("e2e")
-    bff_port, cross_port, spa_port, foreign_port, api_port = (free_port() for _ in range(5))
-    same_origin = f"http://localhost:{bff_port}"
-    spa_origin = f"http://localhost:{spa_port}"
+    # held from here until served: the AS learns the origins before the servers exist
+    bff_sock, cross_sock, spa_sock, foreign_sock = (bound_socket() for _ in range(4))
+    same_origin = f"http://localhost:{port_of(bff_sock)}"
+    spa_origin = f"http://localhost:{port_of(spa_sock)}"
     redirect_uris = [f"{same_origin}/", f"{spa_origin}/"]
-    audience = f"http://127.0.0.1:{api_port}/"
+    # a name, not the API's address: the API binds port 0 after the AS knows the audience
+    audience = "http://127.0.0.1/example-api/"
     client = {"client_id": "bff", "client_name": "Northwind Bank",
               "jwks": {"keys": [public_jwk(client_jwk)]},
               "redirect_uris": redirect_uris, "post_logout_redirect_uris": redirect_uris}
@@ -161,27 +164,29 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory,
             workdir, workdir / "as.log")
         children.append(authz)
         issuer = authz.ready["issuer"]
-        api = start_example_api(issuer, audience, port=api_port, log_file=workdir / "api.log")
+        api = start_example_api(issuer, audience, log_file=workdir / "api.log")
         children.append(api)
         api_url = api.ready["url"]
-        bff, server = start_bff(workdir / "bff", issuer, client_jwk, port=bff_port,
+        bff, server = start_bff(workdir / "bff", issuer, client_jwk, sock=bff_sock,
                                 redirect_uri=f"{same_origin}/", audience=audience,
                                 api_url=api_url, static=True, cors=[])
         servers.append(server)
         cross_bff, server = start_bff(workdir / "cross-bff", issuer, client_jwk,
-                                      port=cross_port, redirect_uri=f"{spa_origin}/",
+                                      sock=cross_sock, redirect_uri=f"{spa_origin}/",
                                       audience=audience, api_url=api_url, static=False,
                                       cors=[spa_origin])
         servers.append(server)
-        servers.append(ThreadServer(spa_with_bff(cross_bff.url), port=spa_port).start())
-        servers.append(ThreadServer(foreign_site(), port=foreign_port).start())
+        servers.append(ThreadServer(spa_with_bff(cross_bff.url), sock=spa_sock).start())
+        servers.append(ThreadServer(foreign_site(), sock=foreign_sock).start())
         yield E2EStack(issuer, api_url, audience, bff, cross_bff, f"{spa_origin}/",
-                       f"http://127.0.0.1:{foreign_port}/")
+                       f"http://127.0.0.1:{port_of(foreign_sock)}/")
     finally:
         for server in reversed(servers):
             server.stop()
         for child in reversed(children):
             child.stop()
+        for sock in (bff_sock, cross_sock, spa_sock, foreign_sock):
+            sock.close()  # the ones never served (a start failed)
 
 
 @pytest.fixture(scope="module")

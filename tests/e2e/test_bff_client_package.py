@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bff.devstack import free_port
+from tests.support.servers import bound_socket, port_of
 from tests.support.stack import bff_config, running_bff, running_stack
 
 PACKAGE = Path(__file__).resolve().parents[2] / "spa-example" / "bff-client"
@@ -27,16 +27,16 @@ needs_typescript = pytest.mark.skipif(
 def live_bff(tmp_path_factory: pytest.TempPathFactory, client_jwk: dict[str, Any]) -> Iterator[str]:
     """Dev AS, example API and a BFF whose public origin is the one the Node tests send."""
     workdir = tmp_path_factory.mktemp("sdk")
-    port = free_port()
-    public = f"http://127.0.0.1:{port}"
-    with running_stack(workdir, client_jwk, redirect_uris=[f"{public}/"]) as stack:
+    sock = bound_socket()  # held until served: the AS learns the redirect URI first
+    public = f"http://127.0.0.1:{port_of(sock)}"
+    with sock, running_stack(workdir, client_jwk, redirect_uris=[f"{public}/"]) as stack:
         config = bff_config(
             workdir, stack.issuer, client_jwk, [_seal_key()],
             routes=[{"prefix": "/api", "upstream": stack.api_url, "resource": stack.audience}],
             server={"public_url": public},
             oauth={"redirect_uri": f"{public}/", "post_logout_redirect_uri": f"{public}/",
                    "resources": [stack.audience]})
-        with running_bff(config, port=port):
+        with running_bff(config, sock=sock):
             yield public
 
 

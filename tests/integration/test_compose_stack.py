@@ -28,7 +28,17 @@ import httpx
 import pytest
 import yaml
 
-from bff.devstack import API_DIR, AS_DIR, SPA_DIR, Child, free_port, spawn, wait_http
+from bff.devstack import (
+    API_DIR,
+    AS_DIR,
+    BFF_READY,
+    SPA_DIR,
+    Child,
+    bound_socket,
+    free_port,
+    spawn,
+    wait_http,
+)
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar
 from tests.support.flows import call, login
@@ -37,6 +47,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "deploy" / "compose"
 FIXED = (8000, 9090, 9001, 6379, 8101, 8102, 8103)
+REPLICAS = (8101, 8102, 8103)
 
 
 def init_module() -> ModuleType:
@@ -51,6 +62,20 @@ def moved(text: str, ports: dict[int, int]) -> str:
     """``text`` with each of compose's fixed ports (after ``:``, a space or ``"``) replaced."""
     pattern = r"(?<=[:\s\"])(" + "|".join(map(str, ports)) + r")\b"
     return re.sub(pattern, lambda m: str(ports[int(m.group(1))]), text)
+
+
+def without_address(args: list[str]) -> list[str]:
+    """``bff run`` arguments less ``--host``/``--port``: the held socket is the address."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--host", "--port"):
+            skip = True
+        else:
+            out.append(arg)
+    return out
 
 
 def wait_redis(port: int, child: Child) -> None:
@@ -70,7 +95,12 @@ def wait_redis(port: int, child: Child) -> None:
 @pytest.fixture(scope="module")
 def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     services = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]
-    ports = {port: free_port() for port in FIXED}
+    # the replicas serve sockets held from here on (bff run --fd); the AS, API, Redis and nginx
+    # ports are named in compose's files before those processes start, and none of them can
+    # take an inherited socket, so they stay free ports (a start fails loudly if one was taken)
+    held = {port: bound_socket() for port in REPLICAS}
+    ports = {port: free_port() for port in FIXED if port not in REPLICAS}
+    ports |= {port: sock.getsockname()[1] for port, sock in held.items()}
     work = tmp_path_factory.mktemp("compose")
     children: list[Child] = []
     nginx: subprocess.Popen[bytes] | None = None
@@ -112,13 +142,16 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
             service = services[name]
             argv = service["command"]
             assert argv[:4] == ["bff", "run", "--config", "/etc/bff/config/bff.toml"]
-            port = ports[int(service["environment"]["BFF_SERVER__PORT"])]
+            sock = held[int(service["environment"]["BFF_SERVER__PORT"])]
+            port = sock.getsockname()[1]
             child = spawn(name, [sys.executable, "-m", "bff.cli", "run", "--config", str(config),
-                                 *argv[4:]], ready_prefix=None,
+                                 *without_address(argv[4:]), "--fd", str(sock.fileno())],
+                          ready_prefix=BFF_READY,
                           env={"BFF_SERVER__PORT": str(port),
-                               "BFF_SERVER__STATIC_DIR": json.dumps(str(SPA_DIR))})
+                               "BFF_SERVER__STATIC_DIR": json.dumps(str(SPA_DIR))},
+                          pass_fds=[sock.fileno()])
             children.append(child)
-            wait_http(f"http://127.0.0.1:{port}/healthz", child=child)
+            assert child.ready["url"] == f"http://127.0.0.1:{port}"
             replicas.append(port)
 
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -141,6 +174,8 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
                 nginx.stderr.close()
         for child in reversed(children):
             child.stop()
+        for sock in held.values():
+            sock.close()
 
 
 def test_compose_stack_signs_in_shares_sessions_and_logs_out_across_replicas(

@@ -17,10 +17,10 @@ import pytest
 
 from bff.crypto.keys import seal_key_from_jwk
 from bff.crypto.seal import Sealer
-from bff.devstack import free_port
 from bff.sessions.model import Session
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar
+from tests.support.demo import start_demo
 from tests.support.flows import call, login
 
 pytestmark = pytest.mark.integration
@@ -35,18 +35,8 @@ def demo(port: int, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
 
 def test_demo_starts_serves_and_stops() -> None:
     """The demo prints the URL; a user signs in and reads accounts; SIGINT stops every part."""
-    port = free_port()
-    process = demo(port)
-    lines: list[str] = []
+    process, port, text = start_demo()
     try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            lines.append(line)
-            if "Press Ctrl-C" in line or not line:
-                break
-        text = "".join(lines)
         assert f"http://localhost:{port}/" in text, text
         assert "alice" in text
         issuer = re.search(r"Authorization server: (\S+)", text)
@@ -106,8 +96,8 @@ def test_demo_port_in_use_is_a_clear_message() -> None:
 
 def test_demo_without_node_is_a_clear_message(tmp_path: Path) -> None:
     (tmp_path / "bin").mkdir()
-    process = demo(free_port(), env={"PATH": str(tmp_path / "bin")})
-    out, _ = process.communicate(timeout=30)
+    process, _, out = start_demo(env={"PATH": str(tmp_path / "bin")})
+    process.communicate(timeout=30)
     assert process.returncode == 1
     assert "Node.js is required" in out
     assert "Traceback" not in out

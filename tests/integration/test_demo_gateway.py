@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,9 +13,10 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from bff.devstack import GATEWAY_ISSUER, free_port
+from bff.devstack import GATEWAY_ISSUER
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar
+from tests.support.demo import start_demo
 from tests.support.flows import call, login
 
 pytestmark = pytest.mark.integration
@@ -25,20 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_demo_with_the_gateway_serves_api_calls_as_gateway_jwts() -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bff.cli", "demo", "--gateway", "--port", str(port)], cwd=REPO,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
+    process, port, text = start_demo("--gateway")
     try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            lines.append(line)
-            if "Press Ctrl-C" in line or not line:
-                break
-        text = "".join(lines)
         gateway = re.search(r"Gateway: +(\S+)", text)
         assert gateway, text
         base = f"http://localhost:{port}"

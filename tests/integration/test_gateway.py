@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +14,7 @@ from joserfc import jwt
 from joserfc.jwk import JWKRegistry, KeySet
 
 from bff.crypto.keys import generate_signing_jwk
-from bff.devstack import GATEWAY_ISSUER, free_port
+from bff.devstack import GATEWAY_ISSUER
 from bff.oauth.dpop import DPoPKey
 from bff.sessions.model import Session
 from tests.support.as_login import ASBrowser
@@ -30,7 +29,7 @@ from tests.support.gateway import (
     make_gateway,
     running_gateway_stack,
 )
-from tests.support.servers import ThreadServer
+from tests.support.servers import ThreadServer, bound_socket, port_of
 from tests.support.stack import BFF, bff_config, running_bff
 
 pytestmark = pytest.mark.integration
@@ -182,15 +181,18 @@ def test_an_unknown_token_is_refused_before_the_api(gstack: GatewayStack) -> Non
 @pytest.mark.parametrize("failure", ["unknown_client", "as_unreachable"])
 def test_an_introspection_failure_answers_503_before_the_api(
         bff: BFF, gstack: GatewayStack, as_browser: ASBrowser, failure: str,
-        tmp_path: Path) -> None:
+        request: pytest.FixtureRequest) -> None:
     _, _, session = signed_in(bff, as_browser)
     signing = json.loads((gstack.workdir / "gateway-signing.jwk").read_text())
+    # bound and never listening while the test runs: refused, and no one else can take it
+    dead = bound_socket()
+    request.addfinalizer(dead.close)
     if failure == "unknown_client":
         # the AS refuses the gateway's own credentials (401 invalid_client)
         broken = make_gateway(gstack.issuer, gstack.api_url, generate_signing_jwk("ES256"),
                               signing, gstack.clock)
     else:
-        broken = make_gateway(f"http://127.0.0.1:{free_port()}", gstack.api_url,
+        broken = make_gateway(f"http://127.0.0.1:{port_of(dead)}", gstack.api_url,
                               generate_signing_jwk("ES256"), signing, gstack.clock)
     with ThreadServer(broken) as server:
         url = f"{server.url}/echo/introspection-failure"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bff.crypto.keys import generate_seal_jwk
-from bff.devstack import Child, free_port, start_bff, write_toml
+from bff.devstack import Child, bound_socket, start_bff, write_toml
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar
 from tests.support.flows import call, login
@@ -42,36 +42,44 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             client_jwk: dict[str, Any], redis: RedisServer) -> Iterator[Cluster]:
     mode = request.param
     workdir = tmp_path_factory.mktemp(f"scale-{mode}")
-    lb_port = free_port()
-    public = f"http://127.0.0.1:{lb_port}"
-    with running_stack(workdir, client_jwk, access_ttl=4,
-                       backchannel_uri=f"{public}/bff/backchannel-logout",
-                       redirect_uris=[f"{public}/"]) as stack:
-        (workdir / "client.jwk").write_text(json.dumps(client_jwk))
-        (workdir / "cookie.jwk").write_text(json.dumps(generate_seal_jwk("shared")))
-        write_toml(workdir / "bff.toml", {
-            "server": {"public_url": public, "log_level": "warning"},
-            "oauth": {"issuer": stack.issuer, "client_id": "bff", "client_key_file": "client.jwk",
-                      "redirect_uri": f"{public}/", "resources": [stack.audience],
-                      "scope": SCOPE, "refresh_margin": 0},
-            "session": {"store": mode, "cookie_key_files": ["cookie.jwk"]},
-            "store": {"backend": "redis", "url": redis.url, "namespace": f"t-{mode}"},
-            "routes": [{"prefix": "/api", "upstream": stack.api_url,
-                        "resource": stack.audience}],
-        })
-        instances: list[Child] = []
-        lb = None
-        try:
-            for i in range(3):
-                instances.append(start_bff(workdir / "bff.toml", 0,
-                                           log_file=workdir / f"bff-{i}.log"))
-            lb = Nginx(lb_port, [child.ready["port"] for child in instances])
-            yield Cluster(stack, lb, instances)
-        finally:
-            if lb is not None:
-                lb.stop()
-            for child in instances:
-                child.stop()
+    # the instances' sockets are bound (and held) first, so the balancer can start before them
+    # and its port be known for the AS's redirect and logout URIs; each instance then serves its
+    # socket (bff run --fd). nginx cannot report a kernel-chosen port: Nginx(0) picks again
+    # when its bind fails.
+    sockets = [bound_socket() for _ in range(3)]
+    instances: list[Child] = []
+    lb: Nginx | None = None
+    try:
+        lb = Nginx(0, [sock.getsockname()[1] for sock in sockets])
+        public = lb.url
+        with running_stack(workdir, client_jwk, access_ttl=4,
+                           backchannel_uri=f"{public}/bff/backchannel-logout",
+                           redirect_uris=[f"{public}/"]) as stack:
+            (workdir / "client.jwk").write_text(json.dumps(client_jwk))
+            (workdir / "cookie.jwk").write_text(json.dumps(generate_seal_jwk("shared")))
+            write_toml(workdir / "bff.toml", {
+                "server": {"public_url": public, "log_level": "warning"},
+                "oauth": {"issuer": stack.issuer, "client_id": "bff",
+                          "client_key_file": "client.jwk", "redirect_uri": f"{public}/",
+                          "resources": [stack.audience], "scope": SCOPE, "refresh_margin": 0},
+                "session": {"store": mode, "cookie_key_files": ["cookie.jwk"]},
+                "store": {"backend": "redis", "url": redis.url, "namespace": f"t-{mode}"},
+                "routes": [{"prefix": "/api", "upstream": stack.api_url,
+                            "resource": stack.audience}],
+            })
+            try:
+                for i, sock in enumerate(sockets):
+                    instances.append(start_bff(workdir / "bff.toml", sock=sock,
+                                               log_file=workdir / f"bff-{i}.log"))
+                yield Cluster(stack, lb, instances)
+            finally:
+                for child in instances:
+                    child.stop()
+    finally:
+        if lb is not None:
+            lb.stop()
+        for sock in sockets:
+            sock.close()
 
 
 def test_many_instances_share_sessions_refresh_once_and_logout_everywhere(

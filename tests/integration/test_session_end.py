@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bff.devstack import free_port
+from bff.devstack import Child
 from bff.handler.browser import ActiveSession
 from bff.sessions.model import Session
 from bff.store.redis import RedisStore
@@ -93,11 +93,16 @@ class Pair:
 @pytest.fixture(scope="module")
 def front_stack(tmp_path_factory: pytest.TempPathFactory,
                 client_jwk: dict[str, Any]) -> Iterator[tuple[FaultyFront, Stack]]:
-    back, front_port = free_port(), free_port()
-    front = FaultyFront(f"http://127.0.0.1:{back}")
-    with ThreadServer(front.app(), port=front_port), running_stack(
-            tmp_path_factory.mktemp("ending"), client_jwk, as_port=back,
-            issuer=f"http://127.0.0.1:{front_port}") as stack:
+    # the front holds its port from the start; the AS binds port 0 and the front is aimed at
+    # the port it reports, so no port is released and bound again
+    front = FaultyFront("")
+
+    def aim(authz: Child) -> None:
+        front.back_url = f"http://127.0.0.1:{authz.ready['port']}"
+
+    with ThreadServer(front.app()) as server, running_stack(
+            tmp_path_factory.mktemp("ending"), client_jwk, on_as_ready=aim,
+            issuer=server.url) as stack:
         yield front, stack
 
 

@@ -11,6 +11,26 @@ from typing import Any
 import uvicorn
 
 
+def bound_socket(host: str = "127.0.0.1") -> socket.socket:
+    """A TCP socket bound to a kernel-chosen port, held until served (no release and rebind)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
+
+
+def port_of(sock: socket.socket) -> int:
+    """The port a bound socket holds."""
+    return int(sock.getsockname()[1])
+
+
+def _socket_on(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
 class ThreadServer:
     """A real HTTP server over sockets for an in-process ASGI app."""
 
@@ -18,9 +38,7 @@ class ThreadServer:
                  options: dict[str, Any] | None = None) -> None:
         # a caller-made socket lets the port be known (and held) before the app exists
         if sock is None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("127.0.0.1", port))
+            sock = bound_socket() if port == 0 else _socket_on(port)
         self.sock = sock
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"

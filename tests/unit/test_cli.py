@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +39,8 @@ def broken(tmp_path: Path) -> Path:
 @pytest.fixture
 def no_server(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     started: list[Any] = []
-    monkeypatch.setattr(ready, "serve", lambda config, line: started.append((config, line)))
+    monkeypatch.setattr(ready, "serve",
+                        lambda config, line, sock=None: started.append((config, line)))
     return started
 
 
@@ -209,3 +215,70 @@ def test_run_with_granian_imports_the_app_in_each_worker(
     assert args == ("bff.asgi:app_from_env",)
     assert kwargs["factory"] is True and kwargs["port"] == 8123 and kwargs["workers"] == 1
     assert os.environ[CONFIG_ENV] == str(path.absolute())
+
+
+def _ready_line(process: subprocess.Popen[str], timeout: float = 20) -> dict[str, Any]:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    for line in process.stdout:
+        if line.startswith('{"event":"ready"'):
+            return dict(json.loads(line))
+        assert time.monotonic() < deadline, "no ready line"
+    raise AssertionError(f"bff run exited ({process.wait()}) without a ready line")
+
+
+def test_run_fd_serves_the_socket_it_inherited(tmp_path: Path, client_jwk: dict[str, Any],
+                                               cookie_jwk: dict[str, Any]) -> None:
+    """``bff run --fd N`` serves the parent's socket: the port never passes through "free"."""
+    write_keys(tmp_path, client_jwk, cookie_jwk)
+    (tmp_path / "bff.toml").write_text(VALID_TOML)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bff.cli", "run", "--config", str(tmp_path / "bff.toml"),
+             "--fd", str(sock.fileno())], pass_fds=[sock.fileno()], stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert _ready_line(process)["url"] == f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def test_run_fd_refuses_a_descriptor_that_is_not_a_socket(
+        tmp_path: Path, client_jwk: dict[str, Any], cookie_jwk: dict[str, Any],
+        no_server: list[Any], capsys: pytest.CaptureFixture[str]) -> None:
+    write_keys(tmp_path, client_jwk, cookie_jwk)
+    (tmp_path / "bff.toml").write_text(VALID_TOML)
+    with (tmp_path / "bff.toml").open() as not_a_socket:
+        assert main(["run", "--config", str(tmp_path / "bff.toml"),
+                     "--fd", str(not_a_socket.fileno())]) == 2
+        os.fstat(not_a_socket.fileno())  # still open: a wrong descriptor is not closed
+    assert "is not an open socket" in capsys.readouterr().err
+    assert no_server == []
+
+
+def test_run_fd_refuses_a_udp_socket(tmp_path: Path, client_jwk: dict[str, Any],
+                                     cookie_jwk: dict[str, Any], no_server: list[Any],
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    write_keys(tmp_path, client_jwk, cookie_jwk)
+    (tmp_path / "bff.toml").write_text(VALID_TOML)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        assert main(["run", "--config", str(tmp_path / "bff.toml"),
+                     "--fd", str(udp.fileno())]) == 2
+        os.fstat(udp.fileno())  # detached, not closed: the descriptor is still open
+    assert "is not a TCP socket" in capsys.readouterr().err
+    assert no_server == []
+
+
+@pytest.mark.parametrize("other", [["--port", "8000"], ["--host", "127.0.0.1"]])
+def test_run_fd_cannot_be_combined_with_an_address(other: list[str],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--config", "bff.toml", "--fd", "3", *other])
+    assert exited.value.code == 2
+    assert "--fd serves an inherited socket" in capsys.readouterr().err
