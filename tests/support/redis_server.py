@@ -187,11 +187,32 @@ class _Launcher:
 
     _tmp: tempfile.TemporaryDirectory[str]
 
+    port: int
+    _process: _Process
+    _started: bool = False
+
     def start(self) -> None:
         raise NotImplementedError
 
     def stop(self) -> None:
         raise NotImplementedError
+
+    def _start_single(self) -> None:
+        """Start the one server process, moving to another port only on its first start.
+
+        redis-server cannot report a kernel-chosen port, so the first start takes a free one
+        and, when another process bound it in between, moves to another; restarts never move.
+        """
+        for attempt in range(5):
+            try:
+                self._process.start()
+            except RuntimeError:
+                if self._started or attempt == 4:
+                    raise
+                self.port = self._process.port = free_port()
+                continue
+            self._started = True
+            return
 
     def __enter__(self) -> Self:
         self.start()
@@ -211,7 +232,6 @@ class RedisServer(_Launcher):
         self._tmp = tempfile.TemporaryDirectory(prefix="bff-redis-")
         self.port = free_port()
         self._process = _Process(self.port, Path(self._tmp.name), [])
-        self._started = False
 
     @property
     def url(self) -> str:
@@ -222,21 +242,8 @@ class RedisServer(_Launcher):
         return self._process.pid
 
     def start(self) -> None:
-        """Start (or restart, empty) on the same port.
-
-        redis-server cannot report a kernel-chosen port, so the first start takes a free one
-        and, when another process bound it in between, moves to another; restarts never move.
-        """
-        for attempt in range(5):
-            try:
-                self._process.start()
-            except RuntimeError:
-                if self._started or attempt == 4:
-                    raise
-                self.port = self._process.port = free_port()
-                continue
-            self._started = True
-            return
+        """Start (or restart, empty) on the same port (see ``_start_single``)."""
+        self._start_single()
 
     def stop(self) -> None:
         """Stop the server; clients see connection refused until ``start``."""
@@ -286,7 +293,7 @@ class RedisTLSServer(_Launcher):
 
     def start(self) -> None:
         try:
-            self._process.start()
+            self._start_single()
         except RuntimeError as exc:
             raise RuntimeError(f"{exc} (is redis-server built with TLS support?)") from exc
 
