@@ -2,7 +2,7 @@
 
 The test starts the dev AS, the example API and a BFF with the mobile door on (as
 ``bff demo --mobile`` does), then runs run.py as a subprocess with the Chromium sign-in and
-checks its output and what the BFF and the AS hold afterwards.
+checks its output and what the BFF and the AS hold afterwards (and once with ``--browser http``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from tests.integration.mobile.conftest import MOBILE_REDIRECT, REPO, LocalAttester
 from tests.support.stack import BFF, Stack
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+pytestmark = pytest.mark.integration
 
 RUN = REPO / "mobile-example" / "run.py"
 
@@ -38,9 +38,10 @@ def events(records: list[logging.LogRecord], name: str) -> list[logging.LogRecor
 
 
 @pytest.mark.spec("RFC 8252 §7.2")
-def test_run_py_registers_signs_in_in_chromium_calls_the_api_and_unregisters(
+@pytest.mark.parametrize("browser", [pytest.param("chromium", marks=pytest.mark.e2e), "http"])
+def test_run_py_registers_signs_in_calls_the_api_and_unregisters(
         mobile_bff: BFF, stack: Stack, attester: LocalAttester, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, browser: str) -> None:
     key_file = tmp_path / "attester-private.jwk"
     key_file.write_text(json.dumps({**attester.key.as_dict(private=True), "kid": attester.kid}))
     caplog.set_level(logging.INFO)
@@ -48,14 +49,14 @@ def test_run_py_registers_signs_in_in_chromium_calls_the_api_and_unregisters(
     done = subprocess.run(
         [sys.executable, str(RUN), "--bff", mobile_bff.url,
          "--public-url", mobile_bff.config.settings.server.public_url,
-         "--attester-key", str(key_file), "--browser", "chromium"],
+         "--attester-key", str(key_file), "--browser", browser],
         capture_output=True, text=True, timeout=45, env=env, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
     out = done.stdout
 
     instance_id = out.split("registered, instanceId = ", 1)[1].split()[0]
-    assert "signed in through chromium" in out
+    assert f"signed in through {browser}" in out
     assert "signed in as alice" in out
     assert "GET /api/accounts -> 200" in out, out
     assert "'isLoggedIn': True" in lines["refresh"]
