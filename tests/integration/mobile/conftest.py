@@ -16,6 +16,9 @@ sys.path.insert(0, str(REPO / "mobile-example"))
 
 from app_instance import AppInstance  # noqa: E402
 from attester import LocalAttester  # noqa: E402
+from system_browser import authorize_in_chromium, chromium  # noqa: E402
+
+__all__ = ["AppInstance", "LocalAttester", "authorize_in_chromium", "chromium"]
 
 APP = "com.example.bank"
 MOBILE_REDIRECT = "https://app.example.com/mobile/callback"

@@ -18,15 +18,18 @@ from bff.crypto.keys import thumbprint
 from bff.errors import AuthorizationServerError
 from bff.oauth.client import AuthorizationRequest
 from bff.oauth.dpop import DPoPKey
+from tests.e2e.spa import LOGIN
 from tests.integration.mobile.conftest import (
     MOBILE_REDIRECT,
     AppInstance,
     LocalAttester,
+    authorize_in_chromium,
+    chromium,
     registered,
 )
 from tests.support.as_login import ASBrowser
 from tests.support.stack import BFF, Stack
-from tests.support.system_browser import authorize_in_chromium, chromium
+from tests.support.totp import next_code
 
 pytestmark = pytest.mark.integration
 
@@ -52,8 +55,10 @@ def system_browser(request: pytest.FixtureRequest, stack: Stack
         return
     with chromium() as browser:
         def in_chromium(app: AppInstance) -> dict[str, Any]:
-            opened = authorize_in_chromium(browser, app.login_start(), MOBILE_REDIRECT,
-                                           stack.issuer)
+            opened = authorize_in_chromium(
+                browser, app.login_start(), MOBILE_REDIRECT, login=LOGIN,
+                password="correct horse battery staple",
+                one_time_code=lambda: next_code(stack.issuer, LOGIN))
             return app.login_end(opened)
         yield in_chromium
 
