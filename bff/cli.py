@@ -7,9 +7,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bff.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bff.telemetry.ready import ReadyLine
 
 
 def _check_config(path: str, probe: bool = False) -> int:
@@ -84,7 +87,9 @@ def _run(path: str, host: str | None, port: int | None, fd: int | None = None) -
                   file=sys.stderr)
             return 2
         return _run_granian(path, host or s.server.host, s.server.port if port is None else port,
-                            s.server.workers, s.server.log_level)
+                            s.server.workers, s.server.log_level,
+                            ReadyLine(issuer=s.oauth.issuer, store=s.store.backend,
+                                      session_store=s.session.store, workers=s.server.workers))
     workers = s.server.workers
     if workers > 1:
         # before any worker imports prometheus-client: every process writes into this folder
@@ -104,8 +109,17 @@ def _run(path: str, host: str | None, port: int | None, fd: int | None = None) -
     return 0
 
 
-def _run_granian(path: str, host: str, port: int, workers: int, log_level: str) -> int:
+def _run_granian(path: str, host: str, port: int, workers: int, log_level: str,
+                 ready: ReadyLine) -> int:
     """Serve with granian: its own worker processes, each importing ``bff.asgi``."""
+    import threading
+
+    from bff.telemetry.ready import listen_url, wait_until_serving
+
+    if port == 0:
+        print("server.engine = granian binds the port itself: give server.port (not 0)",
+              file=sys.stderr)
+        return 2
     try:
         from granian.constants import HTTPModes, Interfaces
         from granian.log import LogLevels
@@ -117,9 +131,20 @@ def _run_granian(path: str, host: str, port: int, workers: int, log_level: str) 
     from bff.asgi import CONFIG_ENV
 
     os.environ[CONFIG_ENV] = str(Path(path).absolute())
-    Server("bff.asgi:app_from_env", address=host, port=port, interface=Interfaces.ASGI,
-           workers=workers, factory=True, http=HTTPModes.http1, backlog=2048,
-           respawn_failed_workers=True, log_level=LogLevels(log_level)).serve()
+    stop = threading.Event()
+
+    def announce() -> None:
+        # the same ready line as with uvicorn: printed once /healthz answers on the port
+        if wait_until_serving(host, port, stop):
+            print(ready.text(listen_url(host, port)), file=sys.stdout, flush=True)
+
+    threading.Thread(target=announce, name="bff-ready", daemon=True).start()
+    try:
+        Server("bff.asgi:app_from_env", address=host, port=port, interface=Interfaces.ASGI,
+               workers=workers, factory=True, http=HTTPModes.http1, backlog=2048,
+               respawn_failed_workers=True, log_level=LogLevels(log_level)).serve()
+    finally:
+        stop.set()
     return 0
 
 
