@@ -130,6 +130,8 @@ def _run_granian(path: str, host: str, port: int, workers: int, log_level: str,
         return 2
     from bff.asgi import CONFIG_ENV
 
+    print("server.engine = granian is experimental: proxied calls are known to stall under "
+          "bff run; use uvicorn in production", file=sys.stderr)
     os.environ[CONFIG_ENV] = str(Path(path).absolute())
     stop = threading.Event()
 
