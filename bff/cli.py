@@ -114,7 +114,7 @@ def _run_granian(path: str, host: str, port: int, workers: int, log_level: str,
     """Serve with granian: its own worker processes, each importing ``bff.asgi``."""
     import threading
 
-    from bff.telemetry.ready import listen_url, wait_until_serving
+    from bff.telemetry.ready import announce_when_serving
 
     if port == 0:
         print("server.engine = granian binds the port itself: give server.port (not 0)",
@@ -130,17 +130,12 @@ def _run_granian(path: str, host: str, port: int, workers: int, log_level: str,
         return 2
     from bff.asgi import CONFIG_ENV
 
-    print("server.engine = granian is experimental: proxied calls are known to stall under "
-          "bff run; use uvicorn in production", file=sys.stderr)
     os.environ[CONFIG_ENV] = str(Path(path).absolute())
     stop = threading.Event()
 
-    def announce() -> None:
-        # the same ready line as with uvicorn: printed once /healthz answers on the port
-        if wait_until_serving(host, port, stop):
-            print(ready.text(listen_url(host, port)), file=sys.stdout, flush=True)
-
-    threading.Thread(target=announce, name="bff-ready", daemon=True).start()
+    # the same ready line as with uvicorn: printed once /healthz answers on the port
+    threading.Thread(target=announce_when_serving, args=(host, port, stop, ready),
+                     name="bff-ready", daemon=True).start()
     try:
         Server("bff.asgi:app_from_env", address=host, port=port, interface=Interfaces.ASGI,
                workers=workers, factory=True, http=HTTPModes.http1, backlog=2048,

@@ -38,8 +38,7 @@ DOCS: dict[str, str] = {
                       '`store.backend = "redis"`; /metrics sums them all (uvicorn).',
     "server.key_reload_interval": "Seconds between re-reads of the key files, so rotated keys "
                                   "and their schedules take effect (0: only on SIGHUP).",
-    "server.engine": '"uvicorn" (default) or "granian": experimental, known to stall proxied '
-                     "calls under `bff run`; not for production (with several granian workers "
+    "server.engine": '"uvicorn" (default) or "granian" (opt-in; with several granian workers '
                      "metrics must be off).",
     "server.metrics_dir": "Multiprocess metrics folder (workers > 1), emptied at start; empty: a "
                           "fresh temporary folder.",

@@ -6,7 +6,6 @@ so it means the same thing with one process or many: requests are being served n
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
@@ -74,23 +73,59 @@ def listen_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+_NO_FORK = threading.Lock()
+"""Held while the ready probe runs code that takes locks (name resolution, imports, stdout).
+
+granian forks its workers from the thread that serves while the probe thread runs; a worker
+forked while the probe held an import lock inherits it held by a thread it does not have, and
+its first call needing that module (aiohttp's connect, resolving the upstream) waits forever.
+So a fork waits for the probe to leave such code (the pattern ``logging`` uses for its locks).
+"""
+os.register_at_fork(before=_NO_FORK.acquire, after_in_parent=_NO_FORK.release,
+                    after_in_child=_NO_FORK.release)
+
+
+def _healthz_answers(host: str, port: int, timeout: float = 2.0) -> bool:
+    """One ``GET /healthz``: True when its status is 200."""
+    request = f"GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+    with _NO_FORK:
+        try:
+            conn = socket.create_connection((host, port), timeout=timeout)
+            conn.sendall(request.encode("ascii"))
+        except OSError:
+            return False
+    # waiting for the answer takes no lock: the worker that answers may be forked meanwhile
+    head = b""
+    try:
+        while b"\r\n" not in head and len(head) < 256:
+            chunk = conn.recv(256)
+            if not chunk:
+                break
+            head += chunk
+    except OSError:
+        return False
+    finally:
+        conn.close()
+    return head.startswith((b"HTTP/1.1 200 ", b"HTTP/1.0 200 "))
+
+
 def wait_until_serving(host: str, port: int, stop: threading.Event,
                        interval: float = 0.05) -> bool:
     """Ask ``/healthz`` until it answers 200 (False when stopped first)."""
     # a wildcard listener is reached through loopback
     probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
     while not stop.is_set():
-        conn = http.client.HTTPConnection(probe_host, port, timeout=2)
-        try:
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return True
-        except OSError:
-            pass
-        finally:
-            conn.close()
+        if _healthz_answers(probe_host, port):
+            return True
         time.sleep(interval)
     return False
+
+
+def announce_when_serving(host: str, port: int, stop: threading.Event, ready: ReadyLine) -> None:
+    """Print the ready line once ``/healthz`` answers (a thread's target)."""
+    if wait_until_serving(host, port, stop):
+        with _NO_FORK:  # a worker forked while this holds stdout's lock could never print
+            print(ready.text(listen_url(host, port)), file=sys.stdout, flush=True)
 
 
 def inherited_socket(fd: int) -> socket.socket:
@@ -121,11 +156,8 @@ def serve(config: BoundedConfig, ready: ReadyLine, sock: socket.socket | None = 
     port = sock.getsockname()[1]
     stop = threading.Event()
 
-    def announce() -> None:
-        if wait_until_serving(config.host, port, stop):
-            print(ready.text(listen_url(config.host, port)), file=sys.stdout, flush=True)
-
-    threading.Thread(target=announce, name="bff-ready", daemon=True).start()
+    threading.Thread(target=announce_when_serving, args=(config.host, port, stop, ready),
+                     name="bff-ready", daemon=True).start()
     server = uvicorn.Server(config)
     try:
         if config.workers > 1:

@@ -107,6 +107,31 @@ def test_login_and_api_calls_across_workers(served: tuple[Stack, Child, Path]) -
         browser.close()
 
 
+def test_granian_workers_answer_proxied_calls(served: tuple[Stack, Child, Path]) -> None:
+    """``bff run`` on granian: a signed-in proxied call is answered by each worker (a worker
+    forked while the ready probe held an import lock hung on its first upstream connect)."""
+    _, first, workdir = served
+    port = free_port()
+    (workdir / "granian-proxy.toml").write_text(
+        (workdir / "bff.toml").read_text()
+        .replace("workers = 2", 'workers = 2\nengine = "granian"')
+        .replace(str(first.ready["port"]), str(port)))
+    bff = start_bff(workdir / "granian-proxy.toml", port, log_file=workdir / "granian-proxy.log")
+    browser = ASBrowser()
+    jar = Jar()
+    try:
+        origin = first.ready["url"]  # signed in on the first BFF: the same keys and store
+        with httpx.Client(base_url=origin, headers={"Origin": origin}, timeout=30) as http:
+            login(http, jar, browser, redirect_uri=f"{origin}/")
+        url = bff.ready["url"]
+        for _ in range(6):  # a new connection each time: either worker may take it
+            with httpx.Client(base_url=url, headers={"Origin": url}, timeout=5) as fresh:
+                assert call(fresh, jar, "GET", "/api/accounts").status_code == 200
+    finally:
+        browser.close()
+        bff.stop()
+
+
 def test_a_second_run_on_the_port_still_fails(served: tuple[Stack, Child, Path]) -> None:
     _, bff, workdir = served
     other = subprocess.run(
