@@ -16,7 +16,6 @@ more than ``max_entries`` markers, ``lookup`` answers None and the caller reads 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +36,8 @@ _DOWN = RateLimitedLog(log, "marker mirror down: session checks read the store u
 
 # heartbeats per staleness bound: a late answer or two still leaves the mirror live
 HEARTBEATS_PER_BOUND = 4
+# seconds the shutdown waits for the following task to end
+STOP_WAIT = 2.0
 SWEEP_EVERY = 60.0
 # a mirror that could not hold every marker tries again this much later (a reload scans them all)
 FULL_RETRY = 60.0
@@ -162,5 +163,11 @@ class MarkerMirror:
         self._ready = False
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # bounded: a subscription cancelled mid-read must not hold the shutdown for ever
+            done, _ = await asyncio.wait({task}, timeout=STOP_WAIT)
+            if not done:
+                log.warning("marker mirror did not stop in time",
+                            extra={"event": "marker_mirror_stop_timeout"})
+            elif not task.cancelled() and task.exception() is not None:
+                log.warning("marker mirror ended with an error",
+                            extra={"event": "marker_mirror_failed"})

@@ -280,7 +280,9 @@ class RedisStore:
                 raise _failure("follow", exc) from exc
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                # bounded: closing a subscription cancelled mid-read can wait on its lock
+                async with asyncio.timeout(self._wait):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
             self._slots.release()
 
     async def _load(self, prefixes: Sequence[str], on_marker: MarkerEvent) -> None:

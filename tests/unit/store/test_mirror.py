@@ -217,3 +217,39 @@ async def test_a_marker_written_here_is_honoured_here_at_once() -> None:
         await revocations.check(session)
     assert store.reads == 0
     await mirror.stop()
+
+
+class StubbornSource(FakeSource):
+    """A subscription that, once cancelled, waits on a close that does not end until the test
+    lets it (a lock held by the cancelled read, as redis-py's pub/sub can)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = asyncio.Event()
+
+    async def follow(self, prefixes: Sequence[str], on_marker: MarkerEvent,
+                     on_ready: Callable[[], None], on_heard: Callable[[float], None], *,
+                     heartbeat: float, clock: Callable[[], float]) -> None:
+        on_ready()
+        self.ready.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            while not self.released.is_set():
+                try:
+                    await self.released.wait()
+                except asyncio.CancelledError:
+                    continue
+
+
+async def test_stopping_a_stuck_subscription_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shutdown never waits for ever on the subscription (a worker that outlived SIGTERM)."""
+    monkeypatch.setattr("bff.store.mirror.STOP_WAIT", 0.2)
+    source = StubbornSource()
+    mirror = await running(source, FrozenClock(T0))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await mirror.stop()
+    assert loop.time() - started < 1.0
+    source.released.set()
+    await asyncio.sleep(0.01)
