@@ -108,7 +108,8 @@ def spawn(name: str, argv: Sequence[str], *, ready_prefix: str | None, timeout: 
             raise DevstackError(f"{name} exited before it was ready:\n{''.join(child.output)}")
         if line.startswith(ready_prefix):
             payload = line if ready_prefix == BFF_READY else line[len(ready_prefix):]
-            child.ready = json.loads(payload.strip() or "{}")
+            # the ready object first; anything after it on the line is another writer's
+            child.ready = json.JSONDecoder().raw_decode(payload.strip() or "{}")[0]
             return child
     child.stop()
     raise DevstackError(f"{name} was not ready within {timeout:.0f}s:\n{''.join(child.output)}")

@@ -125,7 +125,9 @@ def announce_when_serving(host: str, port: int, stop: threading.Event, ready: Re
     """Print the ready line once ``/healthz`` answers (a thread's target)."""
     if wait_until_serving(host, port, stop):
         with _NO_FORK:  # a worker forked while this holds stdout's lock could never print
-            print(ready.text(listen_url(host, port)), file=sys.stdout, flush=True)
+            # one write: a log line of another thread on the same pipe cannot split it
+            sys.stdout.write(ready.text(listen_url(host, port)) + "\n")
+            sys.stdout.flush()
 
 
 def inherited_socket(fd: int) -> socket.socket:
