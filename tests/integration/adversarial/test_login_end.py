@@ -18,36 +18,13 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from bff.oauth.clock import Clock
 from tests.support.clocks import OffsetClock
 from tests.support.cookies import Jar, set_cookie_names
 from tests.support.flows import call, start_login
 from tests.support.hostile_as import HostileAS, hs256, unsigned
-from tests.support.servers import ThreadServer
 from tests.support.stack import BFF, REDIRECT_URI, LogCapture, bff_config, running_bff
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def hostile() -> Iterator[HostileAS]:
-    hostile = HostileAS()
-    with ThreadServer(hostile.app()) as server:
-        hostile.url = server.url
-        yield hostile
-
-
-@pytest.fixture
-def clock() -> OffsetClock:
-    return OffsetClock()
-
-
-@pytest.fixture
-def bff(hostile: HostileAS, workdir: Path, client_jwk: dict[str, Any],
-        cookie_jwks: list[dict[str, Any]], clock: Clock) -> Iterator[BFF]:
-    config = bff_config(workdir, hostile.url, client_jwk, cookie_jwks)
-    with running_bff(config, clock=clock) as running:
-        yield running
 
 
 def begin(http: httpx.Client, jar: Jar, hostile: HostileAS) -> dict[str, str]:

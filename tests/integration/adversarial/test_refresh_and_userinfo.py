@@ -6,8 +6,6 @@ over HTTP, with an injected clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,31 +16,9 @@ from tests.support.clocks import OffsetClock
 from tests.support.cookies import Jar
 from tests.support.flows import call, start_login
 from tests.support.hostile_as import HostileAS
-from tests.support.servers import ThreadServer
-from tests.support.stack import BFF, REDIRECT_URI, LogCapture, bff_config, running_bff
+from tests.support.stack import BFF, REDIRECT_URI, LogCapture
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def hostile() -> Iterator[HostileAS]:
-    hostile = HostileAS()
-    with ThreadServer(hostile.app()) as server:
-        hostile.url = server.url
-        yield hostile
-
-
-@pytest.fixture
-def clock() -> OffsetClock:
-    return OffsetClock()
-
-
-@pytest.fixture
-def bff(hostile: HostileAS, workdir: Path, client_jwk: dict[str, Any],
-        cookie_jwks: list[dict[str, Any]], clock: OffsetClock) -> Iterator[BFF]:
-    config = bff_config(workdir, hostile.url, client_jwk, cookie_jwks)
-    with running_bff(config, clock=clock) as running:
-        yield running
 
 
 def signed_in(http: httpx.Client, hostile: HostileAS) -> tuple[Jar, str]:

@@ -6,7 +6,6 @@ The ID token (subject ``mallory``) is valid in every case; only the userinfo ans
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -17,18 +16,9 @@ import pytest
 from tests.support.cookies import Jar, set_cookie_names
 from tests.support.flows import call, start_login
 from tests.support.hostile_as import HostileAS
-from tests.support.servers import ThreadServer
 from tests.support.stack import BFF, REDIRECT_URI, LogCapture, bff_config, running_bff
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def hostile() -> Iterator[HostileAS]:
-    hostile = HostileAS()
-    with ThreadServer(hostile.app()) as server:
-        hostile.url = server.url
-        yield hostile
 
 
 def bff_for(hostile: HostileAS, workdir: Path, client_jwk: dict[str, Any],
