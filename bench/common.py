@@ -276,10 +276,20 @@ def run_load(url: str, *, cookie: str | None = None, token: str | None = None,
     return result.summary()
 
 
-def in_subprocess(**kwargs: Any) -> dict[str, float]:
-    """Run ``run_load`` in a separate Python process, so the generator has its own interpreter."""
-    code = ("import json,sys; from bench.common import run_load; "
-            "print(json.dumps(run_load(**json.loads(sys.argv[1]))))")
+def pair_summary(pairs: list[tuple[float, float]]) -> dict[str, float]:
+    """Median, min and max of via/direct throughput over adjacent pairs, and the median rates."""
+    ratios = [v / d for v, d in pairs]
+    return {"ratio_median": statistics.median(ratios), "ratio_min": min(ratios),
+            "ratio_max": max(ratios), "via_rps": statistics.median(v for v, _ in pairs),
+            "direct_rps": statistics.median(d for _, d in pairs)}
+
+
+def in_subprocess(target: str = "bench.common:run_load", **kwargs: Any) -> dict[str, float]:
+    """Run a load generator (``module:function``, ``run_load`` by default) in a separate Python
+    process, so the generator has its own interpreter."""
+    module, function = target.split(":")
+    code = (f"import json,sys; from {module} import {function}; "
+            f"print(json.dumps({function}(**json.loads(sys.argv[1]))))")
     out = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], capture_output=True,
                          text=True, check=False, cwd=Path(__file__).resolve().parent.parent)
     if out.returncode != 0:

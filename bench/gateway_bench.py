@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from bench.common import (
     in_subprocess,
     machine,
     open_cookie_session,
+    pair_summary,
     sign_in,
 )
 from bff.devstack import (
@@ -97,12 +97,7 @@ def run(duration: float, repeats: int, concurrency: int) -> dict[str, Any]:
                       flush=True)
                 rows[row].append((via["rps"], direct["rps"]))
                 raw.append({"row": row, "via": via, "direct": direct})
-        summary = {row: {"ratio_median": statistics.median(v / d for v, d in pairs),
-                         "ratio_min": min(v / d for v, d in pairs),
-                         "ratio_max": max(v / d for v, d in pairs),
-                         "via_rps": statistics.median(v for v, _ in pairs),
-                         "direct_rps": statistics.median(d for _, d in pairs)}
-                   for row, pairs in rows.items()}
+        summary = {row: pair_summary(pairs) for row, pairs in rows.items()}
         return {"machine": machine(), "duration": duration, "repeats": repeats,
                 "concurrency": concurrency, "summary": summary, "raw": raw}
     finally:

@@ -12,9 +12,6 @@ import argparse
 import asyncio
 import json
 import ssl
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +26,7 @@ from bench.common import (
     in_subprocess,
     machine,
     open_cookie_session,
+    pair_summary,
     sign_in,
 )
 from bff.devstack import (
@@ -80,13 +78,7 @@ def run_direct(**kwargs: Any) -> dict[str, float]:
 
 
 def direct_in_subprocess(**kwargs: Any) -> dict[str, float]:
-    code = ("import json,sys; from bench.mtls_bench import run_direct; "
-            "print(json.dumps(run_direct(**json.loads(sys.argv[1]))))")
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], capture_output=True,
-                         text=True, check=False, cwd=Path(__file__).resolve().parent.parent)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-3000:])
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    return in_subprocess("bench.mtls_bench:run_direct", **kwargs)
 
 
 def run(duration: float, repeats: int, concurrency: int) -> dict[str, Any]:
@@ -144,11 +136,7 @@ def run(duration: float, repeats: int, concurrency: int) -> dict[str, Any]:
             print(f"  mtls via {via['rps']:7.0f} req/s p50 {via['p50_ms']:6.2f} ms | "
                   f"direct {direct['rps']:7.0f} req/s p50 {direct['p50_ms']:6.2f} ms", flush=True)
             pairs.append((via["rps"], direct["rps"]))
-        ratios = [v / d for v, d in pairs]
-        return {"machine": machine(), "ratio_median": statistics.median(ratios),
-                "ratio_min": min(ratios), "ratio_max": max(ratios),
-                "via_rps": statistics.median(v for v, _ in pairs),
-                "direct_rps": statistics.median(d for _, d in pairs)}
+        return {"machine": machine(), **pair_summary(pairs)}
     finally:
         for child in reversed(children):
             child.stop()
