@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from bff.crypto.keys import thumbprint
@@ -14,7 +13,15 @@ from bff.crypto.seal import b64url_decode
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar
 from tests.support.flows import call, login
-from tests.support.stack import BFF, REDIRECT_URI, LogCapture, Stack, bff_config, running_bff
+from tests.support.stack import (
+    BFF,
+    REDIRECT_URI,
+    LogCapture,
+    Stack,
+    bff_config,
+    running_bff,
+    token_recording_http,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -38,14 +45,7 @@ def bff(request: pytest.FixtureRequest, stack: Stack, workdir: Path,
                         oauth={"resources": [stack.audience]},
                         session={"store": request.param})
 
-    async def record(response: httpx.Response) -> None:
-        # what the AS's token endpoint answered, as the BFF received it over the wire
-        if response.request.url.path == "/token" and response.status_code == 200:
-            await response.aread()
-            token_responses.append(response.json())
-
-    http = httpx.AsyncClient(timeout=10, event_hooks={"response": [record]})
-    with running_bff(config, http=http) as running:
+    with running_bff(config, http=token_recording_http(token_responses)) as running:
         yield running
 
 

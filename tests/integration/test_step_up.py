@@ -16,7 +16,14 @@ from joserfc.util import urlsafe_b64decode
 from tests.support.as_login import ASBrowser
 from tests.support.cookies import Jar
 from tests.support.flows import call, login, start_login
-from tests.support.stack import BFF, REDIRECT_URI, Stack, bff_config, running_bff
+from tests.support.stack import (
+    BFF,
+    REDIRECT_URI,
+    Stack,
+    bff_config,
+    running_bff,
+    token_recording_http,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -48,13 +55,7 @@ def bff(request: pytest.FixtureRequest, stack: Stack, workdir: Path,
                                "authorization_details_max_bytes": 1024},
                         session={"store": request.param})
 
-    async def record(response: httpx.Response) -> None:
-        if response.request.url.path == "/token" and response.status_code == 200:
-            await response.aread()
-            token_responses.append(response.json())
-
-    http = httpx.AsyncClient(timeout=10, event_hooks={"response": [record]})
-    with running_bff(config, http=http) as running:
+    with running_bff(config, http=token_recording_http(token_responses)) as running:
         yield running
 
 

@@ -155,3 +155,15 @@ def running_bff(config: LoadedConfig, port: int = 0, *, sock: socket.socket | No
     with ThreadServer(app, port=port, sock=sock,
                       options=uvicorn_options(config.settings.server)) as server:
         yield BFF(server.url, server, parts, config)
+
+
+def token_recording_http(token_responses: list[dict[str, Any]]) -> httpx.AsyncClient:
+    """An AS client for the BFF that appends every 200 token-endpoint answer, as the BFF
+    received it over the wire, to ``token_responses``."""
+
+    async def record(response: httpx.Response) -> None:
+        if response.request.url.path == "/token" and response.status_code == 200:
+            await response.aread()
+            token_responses.append(response.json())
+
+    return httpx.AsyncClient(timeout=10, event_hooks={"response": [record]})
