@@ -9,6 +9,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bff.devstack import free_port
+
 CONFIG = """
 worker_processes 1;
 pid {dir}/nginx.pid;
@@ -40,12 +42,6 @@ http {{
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Nginx:
     """``nginx -g 'daemon off;'`` with its own prefix directory; ``url`` is the balancer."""
 
@@ -53,7 +49,7 @@ class Nginx:
         """``port=0``: a free port, picked again if another process binds it first."""
         for attempt in range(attempts):
             try:
-                self._start(port or _free_port(), upstream_ports)
+                self._start(port or free_port(), upstream_ports)
                 return
             except RuntimeError as exc:
                 if port or "in use" not in str(exc) or attempt == attempts - 1:
