@@ -197,8 +197,12 @@ def marker_mirror(config: LoadedConfig, store: Store) -> MarkerMirror | None:
 
 
 def build_app(config: LoadedConfig, *, parts: Parts | None = None,
-              clock: Clock = system_clock) -> ASGIApp:
-    """The complete ASGI application."""
+              clock: Clock = system_clock, server_limits_heads: bool = False) -> ASGIApp:
+    """The complete ASGI application.
+
+    ``server_limits_heads``: the server enforces ``HeadLimits`` while it parses (``bff run``'s
+    uvicorn protocol), so the app need not count the headers again on every request.
+    """
     parts = parts or build_parts(config, clock=clock)
     assert parts.keys is not None
     keys = parts.keys
@@ -285,7 +289,8 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
     if s.server.hsts and urlsplit(s.server.public_url).scheme == "https":
         # RFC 6797 §7.1: on every answer over https, the BFF's own and proxied ones alike
         guarded = SecurityHeaders(guarded, [HSTS_HEADER])
-    limited = HeadLimitGuard(guarded, HeadLimits.of(s.server))
+    limited = guarded if server_limits_heads else HeadLimitGuard(guarded,
+                                                                 HeadLimits.of(s.server))
     return RequestIdMiddleware(AccessLog(
         limited, bff_prefix=prefix, is_proxied=lambda path: proxied.route_for(path) is not None,
         log_lines=s.server.access_log), trust_incoming=s.server.trust_request_id)

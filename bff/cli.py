@@ -54,7 +54,8 @@ def worker_app() -> Any:
 
     config = load_settings(os.environ[CONFIG_FILE_ENV])
     configure_logging(config.settings.server.log_level)
-    return build_app(config)
+    # uvicorn runs the workers with BoundedConfig's protocol, which limits request heads
+    return build_app(config, server_limits_heads=True)
 
 
 def _run(path: str, host: str | None, port: int | None, fd: int | None = None) -> int:
@@ -99,7 +100,8 @@ def _run(path: str, host: str | None, port: int | None, fd: int | None = None) -
     else:
         from bff.app import build_app
 
-        app = build_app(config)
+        # BoundedConfig's protocol limits request heads as they arrive
+        app = build_app(config, server_limits_heads=True)
     uconfig = BoundedConfig(app, s.server, host=host or s.server.host,
                             port=s.server.port if port is None else port,
                             workers=workers, factory=workers > 1)

@@ -170,8 +170,9 @@ class BrowserHandler:
     async def authenticate(self, call: Call) -> ActiveSession:
         """The session of a proxied call: cookies, plus the CSRF header on unsafe methods."""
         cookies = request_cookies(call.raw_headers)
-        return await self.load(cookies, csrf=call.headers.get("x-csrf-token"),
-                               require_csrf=call.method not in SAFE_METHODS)
+        unsafe = call.method not in SAFE_METHODS
+        return await self.load(cookies, csrf=call.headers.get("x-csrf-token") if unsafe else None,
+                               require_csrf=unsafe)
 
     def _ttl(self, session: Session) -> float:
         return self.service.ttl(session)

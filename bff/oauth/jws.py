@@ -41,6 +41,7 @@ class JWSSigner:
         jwk = dict(private_jwk)
         alg, key = alg_for_key(jwk), import_private_jwk(jwk).private_key  # may raise: first
         self.alg, self._key = alg, key
+        self._ecdsa = ec.ECDSA(hashes.SHA256())
         self.kid: str | None = jwk.get("kid")
         self.public_jwk = public_jwk(jwk)
         self.private_jwk = jwk
@@ -52,7 +53,7 @@ class JWSSigner:
         """The raw JWS signature over ``data`` (RFC 7518 §3.4 r||s for ECDSA)."""
         key = self._key
         if isinstance(key, ec.EllipticCurvePrivateKey):
-            r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+            r, s = decode_dss_signature(key.sign(data, self._ecdsa))
             return r.to_bytes(32, "big") + s.to_bytes(32, "big")
         if isinstance(key, rsa.RSAPrivateKey):
             return key.sign(data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()),

@@ -9,9 +9,8 @@ stream both ways; a request body is kept in memory for a retry only while it is 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import aiohttp
 from starlette.types import Receive, Scope, Send
@@ -79,24 +78,13 @@ async def _own_the_retry(request: aiohttp.ClientRequest,
         raise UpstreamDropped(exc, answered=False) from exc
 
 
-async def _on_reuse(session: aiohttp.ClientSession, ctx: SimpleNamespace,
-                    params: aiohttp.TraceConnectionReuseconnParams) -> None:
-    if ctx.trace_request_ctx is not None:
-        ctx.trace_request_ctx.reused = True
+class _ProxiedRequest(aiohttp.ClientRequest):
+    """A request that carries the browser's allowed headers and the BFF's, nothing of aiohttp's
+    own (no default Accept, Accept-Encoding or User-Agent; Host is set from the URL)."""
 
-
-async def _on_headers_sent(session: aiohttp.ClientSession, ctx: SimpleNamespace,
-                           params: aiohttp.TraceRequestHeadersSentParams) -> None:
-    # aiohttp signals this just before it writes: until then nothing reached the upstream
-    if ctx.trace_request_ctx is not None:
-        ctx.trace_request_ctx.sent = True
-
-
-def _tracing() -> aiohttp.TraceConfig:
-    trace = aiohttp.TraceConfig()
-    trace.on_connection_reuseconn.append(_on_reuse)
-    trace.on_request_headers_sent.append(_on_headers_sent)
-    return trace
+    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
+        # also spares the per-request copy and sort that ``skip_auto_headers`` costs aiohttp
+        return
 
 
 class UpstreamPool:
@@ -129,9 +117,8 @@ class UpstreamPool:
                                                  keepalive_timeout=keepalive,
                                                  enable_cleanup_closed=True)
             session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+                                            request_class=_ProxiedRequest,
                                             cookie_jar=aiohttp.DummyCookieJar(),
-                                            trace_configs=[_tracing()],
                                             middlewares=(_own_the_retry,))
             self._sessions[key] = session
         return session
@@ -143,11 +130,35 @@ class UpstreamPool:
             await session.close()
 
 
+class _LastValues(Mapping[str, str]):
+    """The request headers by lower-cased name, last value wins; decoded on first look only
+    (a browser call with a safe method never looks)."""
+
+    __slots__ = ("_raw", "_map")
+
+    def __init__(self, raw: tuple[tuple[bytes, bytes], ...]) -> None:
+        self._raw = raw
+        self._map: dict[str, str] | None = None
+
+    def _decoded(self) -> dict[str, str]:
+        if self._map is None:
+            self._map = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self._raw}
+        return self._map
+
+    def __getitem__(self, name: str) -> str:
+        return self._decoded()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+
 def call_of(scope: Scope) -> Call:
     """The proxied call as a front door sees it (headers: the last value of each name)."""
     raw = tuple(scope["headers"])
-    return Call(method=scope["method"], path=scope["path"],
-                headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw},
+    return Call(method=scope["method"], path=scope["path"], headers=_LastValues(raw),
                 raw_headers=raw)
 
 
@@ -169,6 +180,7 @@ class ProxyRoute:
         self.pool = pool
         self.route = route
         self.prefix = route.prefix
+        self._prefix_bytes = route.prefix.encode()
         self.base = route.upstream.rstrip("/")
         self.origin = NonceCache.origin(self.base)
         self.resource = token_key(route.resource or "", route.scopes)
@@ -194,7 +206,7 @@ class ProxyRoute:
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        prefix = self.prefix.encode()
+        prefix = self._prefix_bytes
         if not raw_path.startswith(prefix):
             # an encoded prefix (/%61pi/...) would shift where the checked tail starts
             raise PathNotAllowed("route prefix is encoded")
@@ -306,8 +318,13 @@ class ProxyRoute:
     async def _send_authorized(self, method: str, url: str, headers: list[tuple[str, str]],
                                body: bytes | AsyncIterator[bytes] | None, token: AccessToken,
                                active: ActiveSession) -> aiohttp.ClientResponse:
-        """One exchange with a fresh proof, repeated once on a fresh connection if a pooled one
-        was dropped before answering and the request may be repeated (RFC 9112 §9.3.1)."""
+        """One exchange with a fresh proof, repeated once on a fresh connection when the
+        upstream dropped the connection before any byte of an answer and the method is
+        idempotent (RFC 9110 §9.2.2, RFC 9112 §9.3.1).
+
+        A non-idempotent call is never repeated: once its head was written the upstream may
+        have acted on it, and nothing tells a drop before from a drop after.
+        """
         fresh = False
         while True:
             if self.tls.certificate_bound:
@@ -319,29 +336,24 @@ class ProxyRoute:
                 proof = key.proof(method, url, access_token=token.token,
                                   nonce=self.nonces.get_for_origin(self.origin))
                 credentials = [("Authorization", f"DPoP {token.token}"), ("DPoP", proof)]
-            attempt = SimpleNamespace(reused=False, sent=False)
             try:
-                return await self._send(method, url, [*headers, *credentials],
-                                        body, fresh=fresh, attempt=attempt)
+                return await self._send(method, url, [*headers, *credentials], body, fresh=fresh)
             except UpstreamDropped as exc:
-                # idempotent methods always; others only when nothing was written yet
-                repeatable = method in IDEMPOTENT_METHODS or not attempt.sent
-                if (fresh or not attempt.reused or exc.answered or not repeatable
+                if (fresh or exc.answered or method not in IDEMPOTENT_METHODS
                         or hasattr(body, "__aiter__")):
                     raise ResourceServerUnavailable(f"{self.prefix}: {exc}") from exc
                 fresh = True
                 self.stats["dropped_connection_retries"] += 1
-                log.info("pooled upstream connection was closed; retrying on a new one",
+                log.info("upstream connection was dropped; retrying on a new one",
                          extra={"route": self.prefix, "cause": str(exc)})
 
     async def _send(self, method: str, url: str, headers: list[tuple[str, str]],
-                    body: bytes | AsyncIterator[bytes] | None, *, fresh: bool = False,
-                    attempt: SimpleNamespace | None = None) -> aiohttp.ClientResponse:
+                    body: bytes | AsyncIterator[bytes] | None, *,
+                    fresh: bool = False) -> aiohttp.ClientResponse:
         try:
             return await self.pool.session(self.route.keepalive_timeout, fresh=fresh).request(
                 method, URL(url, encoded=True), headers=headers, data=body,
-                timeout=self.timeout, allow_redirects=False, trace_request_ctx=attempt,
-                ssl=self.tls.current())
+                timeout=self.timeout, allow_redirects=False, ssl=self.tls.current())
         except UpstreamDropped:
             raise
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:

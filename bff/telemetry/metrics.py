@@ -29,15 +29,41 @@ def _key(labels: dict[str, str]) -> LabelKey:
     return tuple(sorted(labels.items()))
 
 
+class _Children:
+    """A metric's labelled children, looked up once per label values.
+
+    prometheus-client validates and builds the key on every ``labels()`` call; once per request
+    that was a measurable share of a proxied call. The label values are few (areas, statuses,
+    error codes), and the cache is bounded all the same.
+    """
+
+    LIMIT = 4096
+
+    def __init__(self, metric: Any, names: tuple[str, ...]) -> None:
+        self._metric = metric
+        self._names = names
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def get(self, labels: dict[str, str]) -> Any:
+        key = tuple(labels[n] for n in self._names)
+        child = self._children.get(key)
+        if child is None:
+            child = self._metric.labels(**labels)
+            if len(self._children) < self.LIMIT:
+                self._children[key] = child
+        return child
+
+
 class Counter:
     """A labelled counter; ``values`` reads this process's figures (tests, diagnostics)."""
 
     def __init__(self, name: str, help_text: str, labels: tuple[str, ...],
                  registry: CollectorRegistry) -> None:
         self._metric = _PromCounter(name, help_text, labels, registry=registry)
+        self._children = _Children(self._metric, labels)
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        self._metric.labels(**labels).inc(amount)
+        self._children.get(labels).inc(amount)
 
     @property
     def values(self) -> dict[LabelKey, float]:
@@ -52,9 +78,10 @@ class Histogram:
                  registry: CollectorRegistry) -> None:
         self._metric = _PromHistogram(name, help_text, labels, registry=registry,
                                       buckets=BUCKETS)
+        self._children = _Children(self._metric, labels)
 
     def observe(self, seconds: float, **labels: str) -> None:
-        self._metric.labels(**labels).observe(seconds)
+        self._children.get(labels).observe(seconds)
 
     @property
     def counts(self) -> dict[LabelKey, float]:

@@ -293,3 +293,15 @@ def test_idle_upstream_connections_close_before_the_upstream_keepalive(
     assert upstream.client_closed == 1
     assert upstream.open_connections() == 0
 
+
+
+def test_the_proxy_adds_no_request_headers_of_its_http_client(
+        bff: BFF, signed_in: tuple[httpx.Client, Jar, str]) -> None:
+    """A browser call without Accept, Accept-Encoding or User-Agent reaches the API without
+    them: the upstream sees the browser's allowed headers and the BFF's own, nothing invented."""
+    http, jar, _ = signed_in
+    for name in ("accept", "accept-encoding", "user-agent"):
+        http.headers.pop(name, None)
+    seen = received(call(http, jar, "GET", "/api/echo/h"))
+    assert not {"accept", "accept-encoding", "user-agent"} & set(seen), seen
+    assert {"authorization", "dpop", "x-request-id", "host"} <= set(seen)

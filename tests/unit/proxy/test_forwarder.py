@@ -78,8 +78,6 @@ class Upstream:
                               "body": body, "fresh": kw.get("fresh")})
         step = self.script.pop(0)
         if isinstance(step, BaseException):
-            if isinstance(step, UpstreamDropped) and kw["trace_request_ctx"] is not None:
-                kw["trace_request_ctx"].reused = getattr(step, "reused", True)
             raise step
         return step
 
@@ -192,6 +190,16 @@ def test_a_dropped_pooled_connection_is_retried_on_a_fresh_one() -> None:
     h = Harness(UpstreamDropped(OSError("reset"), answered=False), Answer())
     assert h.run()[0] == 200
     assert h.pool.fresh == [False, True] and h.route.stats["dropped_connection_retries"] == 1
+
+
+@pytest.mark.spec("RFC 9110 §9.2.2")
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_a_dropped_non_idempotent_call_is_never_repeated(method: str) -> None:
+    h = Harness(UpstreamDropped(OSError("reset"), answered=False), Answer())
+    status, _, body = h.run(method=method, body=[b"{}"],
+                            headers=[(b"content-length", b"2"), (b"x-csrf-token", b"c")])
+    assert (status, error_of(body)) == (502, "api_unreachable")
+    assert len(h.upstream.requests) == 1 and h.route.stats["dropped_connection_retries"] == 0
 
 
 def test_a_dropped_connection_that_answered_or_a_fresh_one_is_a_502() -> None:
