@@ -7,10 +7,11 @@ Configured through the environment (the benchmark starts it as a child process):
 
 - ``PROTOTYPE_UPSTREAM``: base URL the path is appended to;
 - ``PROTOTYPE_TOKEN``: the access token sent as ``Authorization: DPoP``;
-- ``PROTOTYPE_JWK``: the private EC P-256 JWK the proofs are signed with;
-- ``PROTOTYPE_PORT``: the port to listen on (127.0.0.1).
+- ``PROTOTYPE_JWK``: the private EC P-256 JWK the proofs are signed with.
 
-Usage: .venv/bin/python -m bench.prototype
+It listens on a free port of 127.0.0.1 and prints ``READY {"url": ...}`` once it does.
+
+Usage: .venv/bin/python -m bench.prototype (or ``start_prototype`` below)
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ import base64
 import hashlib
 import json
 import os
+import socket
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -29,6 +33,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from yarl import URL
+
+from bff.devstack import Child, spawn
 
 Scope = dict[str, Any]
 
@@ -102,11 +108,27 @@ class Prototype:
                 return
 
 
+def start_prototype(upstream: str, token: str, jwk: dict[str, Any]) -> Child:
+    """The prototype as a child process; its URL is ``child.ready["url"]``."""
+    return spawn("prototype", [sys.executable, "-m", "bench.prototype"], ready_prefix="READY ",
+                 cwd=Path(__file__).resolve().parent.parent,
+                 env={"PROTOTYPE_UPSTREAM": upstream, "PROTOTYPE_TOKEN": token,
+                      "PROTOTYPE_JWK": json.dumps(jwk)})
+
+
 def main() -> None:
     app = Prototype(os.environ["PROTOTYPE_UPSTREAM"], os.environ["PROTOTYPE_TOKEN"],
                     json.loads(os.environ["PROTOTYPE_JWK"]))
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ["PROTOTYPE_PORT"]), http="httptools",
-                loop="uvloop", log_level="warning", access_log=False, lifespan="on")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)  # connections wait in the backlog until the loop serves them
+    config = uvicorn.Config(app, http="httptools", loop="uvloop", log_level="warning",
+                            access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    print("READY " + json.dumps({"url": f"http://127.0.0.1:{sock.getsockname()[1]}"}),
+          flush=True)
+    server.run(sockets=[sock])
 
 
 if __name__ == "__main__":

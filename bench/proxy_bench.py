@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from bench.common import (
     sign_in,
 )
 from bench.profile import profile_bff
+from bench.prototype import start_prototype
 from bench.results import write_section
 from bench.wrk import require_wrk, wrk, wrk_direct_dpop
 from bff.devstack import Child
@@ -69,10 +71,19 @@ def _check_run(label: str, result: dict[str, float], *, set_cookies_allowed: boo
                          "cookie; a saturation run must measure a fresh one")
 
 
+@dataclass
+class Side:
+    """Another server measured in the same rounds: a BFF variant or the prototype."""
+
+    name: str
+    url: str  # the whole URL to load
+    child: Child
+    cookie: bool = True  # send the session cookie (a BFF) or nothing (the prototype)
+
+
 def compare(stack: BenchStack, jar: Jar, path: str, direct_url: str, duration: float,
             concurrency: int, repeats: int, verifying: bool,
-            extra_bffs: list[tuple[str, str, Child]] | None = None,
-            stale: bool = False) -> dict[str, Any]:
+            extra: list[Side] | None = None, stale: bool = False) -> dict[str, Any]:
     """Saturation throughput with wrk in adjacent runs (BFF, direct, then any extra BFF
     variants and the stale client), then latency at ~30% of the slower side's saturation with
     an open-loop generator, in pairs. Ratios are medians of the runs' ratios: pairing cancels
@@ -90,8 +101,8 @@ def compare(stack: BenchStack, jar: Jar, path: str, direct_url: str, duration: f
     bff_pid = stack.bff.process.pid
     via = f"{stack.bff_url}{path}"
     runs: dict[str, list[dict[str, float]]] = {"bff": [], "direct": [], "stale": []}
-    for name, _, _ in extra_bffs or []:
-        runs[name] = []
+    for side in extra or []:
+        runs[side.name] = []
     expected = 15_000.0
     for _ in range(repeats):
         bff = wrk(via, duration=duration, connections=concurrency,
@@ -110,12 +121,12 @@ def compare(stack: BenchStack, jar: Jar, path: str, direct_url: str, duration: f
         _check_run(f"direct {path}", direct)
         runs["bff"].append(bff)
         runs["direct"].append(direct)
-        for name, url, child in extra_bffs or []:
-            other = wrk(f"{url}{path}", duration=duration, connections=concurrency,
-                        headers={"Cookie": session_cookie(stack, jar)},
-                        cpu_pids={"bff": child.process.pid, "upstream": up_pid})
-            _check_run(f"{name} {path}", other)
-            runs[name].append(other)
+        for side in extra or []:
+            other = wrk(side.url, duration=duration, connections=concurrency,
+                        headers={"Cookie": session_cookie(stack, jar)} if side.cookie else {},
+                        cpu_pids={"bff": side.child.process.pid, "upstream": up_pid})
+            _check_run(f"{side.name} {side.url}", other)
+            runs[side.name].append(other)
         if stale:
             # one old cookie replayed, as a client that ignores Set-Cookie would: every answer
             # carries the re-sealed cookie, and the BFF should not pay a seal per call for it
@@ -227,14 +238,27 @@ def main() -> None:
         jar, _ = sign_in(stack)
         redis_url, redis_bff = stack.bffs[1]
         granian_url, granian_bff = stack.bffs[2]
-        print("verifying example API (/accounts: token + proof verification, JSON):")
-        api = compare(stack, jar, "/api/accounts", f"{stack.api_url}/accounts", args.duration,
-                      args.concurrency, args.repeats, verifying=True)
-        print("hello-world upstream (no verification):")
-        hello = compare(stack, jar, "/hello/x", f"{stack.hello_url}/x", args.duration,
-                        args.concurrency, args.repeats, verifying=False,
-                        extra_bffs=[("redis", redis_url, redis_bff),
-                                    ("granian", granian_url, granian_bff)], stale=True)
+        session = open_cookie_session(stack, jar)
+        token = session.tokens[stack.audience].token
+        # the same stack doing nothing else, with the session's token and key (see prototype.py)
+        protos = [start_prototype(stack.api_url, token, session.dpop_jwk),
+                  start_prototype(stack.hello_url, token, session.dpop_jwk)]
+        try:
+            print("verifying example API (/accounts: token + proof verification, JSON):")
+            api = compare(stack, jar, "/api/accounts", f"{stack.api_url}/accounts",
+                          args.duration, args.concurrency, args.repeats, verifying=True,
+                          extra=[Side("prototype", f"{protos[0].ready['url']}/accounts",
+                                      protos[0], cookie=False)])
+            print("hello-world upstream (no verification):")
+            hello = compare(stack, jar, "/hello/x", f"{stack.hello_url}/x", args.duration,
+                            args.concurrency, args.repeats, verifying=False,
+                            extra=[Side("redis", f"{redis_url}/hello/x", redis_bff),
+                                   Side("granian", f"{granian_url}/hello/x", granian_bff),
+                                   Side("prototype", f"{protos[1].ready['url']}/x", protos[1],
+                                        cookie=False)], stale=True)
+        finally:
+            for proto in protos:
+                proto.stop()
         profile = ""
         if args.profile:
             profile = profile_bff(stack.bff.process.pid, f"{stack.bff_url}/hello/x",
@@ -258,6 +282,11 @@ def main() -> None:
         rows.append(f"| {name} | direct | {data['direct_rps']['median']:.0f} | - | "
                     f"{data['direct_cpu_us_upstream']['median']:.0f} | "
                     f"{data['direct_lat']['p50_ms']:.2f} | {data['direct_lat']['p99_ms']:.2f} |")
+    for name, data in (("verifying API", api), ("hello world", hello)):
+        rows.append(f"| {name} | via the prototype (same stack, nothing else) | "
+                    f"{data['prototype_rps']['median']:.0f} | "
+                    f"{data['prototype_cpu_us_bff']['median']:.0f} | "
+                    f"{data['prototype_cpu_us_upstream']['median']:.0f} | - | - |")
     rows.append(f"| hello world | via BFF, cookie mode + Redis | "
                 f"{hello['redis_rps']['median']:.0f} | "
                 f"{hello['redis_cpu_us_bff']['median']:.0f} | "
@@ -272,6 +301,9 @@ def main() -> None:
                 f"{hello['stale_cpu_us_upstream']['median']:.0f} | - | - |")
     api_cpu = api["bff_cpu_us_bff"]
     hello_cpu = hello["bff_cpu_us_bff"]
+    over_proto = {name: _median_range([b["cpu_us_bff"] / p["cpu_us_bff"] for b, p in zip(
+        data["runs"]["bff"], data["runs"]["prototype"], strict=True)])
+        for name, data in (("api", api), ("hello", hello))}
     redis_over_memory = hello["redis_cpu_us_bff"]["median"] / hello_cpu["median"]
     lines = [
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}; "
@@ -297,11 +329,20 @@ def main() -> None:
         f"{_fmt(hello['ratio'])} (target ≥ 0.20)",
         "",
         f"BFF CPU per proxied call: {_fmt(hello_cpu, ' µs', 0)} toward the hello-world "
-        f"upstream, {_fmt(api_cpu, ' µs', 0)} toward the verifying API (target ≤ 140 µs); "
-        f"that is {hello_cpu['median'] / hello['direct_cpu_us_upstream']['median']:.1f}x the "
+        f"upstream, {_fmt(api_cpu, ' µs', 0)} toward the verifying API (target ≤ 140 µs). "
+        f"The prototype (`bench/prototype.py`: uvicorn + httptools, one raw ASGI route, one "
+        f"aiohttp session, an ES256 proof per call, nothing else) in the same rounds: "
+        f"{_fmt(hello['prototype_cpu_us_bff'], ' µs', 0)} and "
+        f"{_fmt(api['prototype_cpu_us_bff'], ' µs', 0)}; **the BFF costs "
+        f"{_fmt(over_proto['hello'], 'x')} the prototype's CPU per call** toward the "
+        f"hello-world upstream and {_fmt(over_proto['api'], 'x')} toward the verifying API "
+        "(median of the rounds' ratios). The BFF's figure is "
+        f"{hello_cpu['median'] / hello['direct_cpu_us_upstream']['median']:.1f}x the "
         f"hello-world upstream's own CPU per call and "
         f"{api_cpu['median'] / api['direct_cpu_us_upstream']['median']:.2f}x the verifying "
-        "API's.",
+        "API's. The prototype's throughput ratio against direct calls, same rounds: "
+        f"{_fmt(hello['prototype_ratio'])} (hello world), {_fmt(api['prototype_ratio'])} "
+        "(verifying API).",
         "",
         f"Cookie mode with Redis: {_fmt(hello['redis_cpu_us_bff'], ' µs', 0)} of BFF CPU per "
         f"call, **{redis_over_memory:.2f}x the memory store's** in the same rounds (target "

@@ -48,8 +48,7 @@ from bff.store.base import MarkerSource, Store
 from bff.store.breaker import BreakerStore
 from bff.store.factory import build_store
 from bff.store.mirror import MarkerMirror
-from bff.telemetry.access import AccessLog
-from bff.telemetry.request_id import RequestIdMiddleware
+from bff.telemetry.access import RequestTelemetry
 from bff.web.backchannel import backchannel_route, instance_backchannel_route
 from bff.web.browser import browser_routes
 from bff.web.errors import error_response
@@ -291,6 +290,6 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
         guarded = SecurityHeaders(guarded, [HSTS_HEADER])
     limited = guarded if server_limits_heads else HeadLimitGuard(guarded,
                                                                  HeadLimits.of(s.server))
-    return RequestIdMiddleware(AccessLog(
+    return RequestTelemetry(
         limited, bff_prefix=prefix, is_proxied=lambda path: proxied.route_for(path) is not None,
-        log_lines=s.server.access_log), trust_incoming=s.server.trust_request_id)
+        log_lines=s.server.access_log, trust_incoming=s.server.trust_request_id)

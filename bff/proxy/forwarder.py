@@ -134,7 +134,7 @@ class _LastValues(Mapping[str, str]):
     """The request headers by lower-cased name, last value wins; decoded on first look only
     (a browser call with a safe method never looks)."""
 
-    __slots__ = ("_raw", "_map")
+    __slots__ = ("_map", "_raw")
 
     def __init__(self, raw: tuple[tuple[bytes, bytes], ...]) -> None:
         self._raw = raw

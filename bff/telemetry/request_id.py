@@ -11,10 +11,8 @@ import re
 import secrets
 from contextvars import ContextVar
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 HEADER = "x-request-id"
-_HEADER_BYTES = HEADER.encode()
+HEADER_BYTES = HEADER.encode()
 # 8-64 characters: UUIDs, W3C trace ids, ULIDs and the like; nothing that needs escaping
 WELL_FORMED = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
@@ -41,36 +39,3 @@ def choose_request_id(incoming: bytes | None, trust_incoming: bool) -> str:
         if WELL_FORMED.fullmatch(text):
             return text
     return new_request_id()
-
-
-class RequestIdMiddleware:
-    """Outermost ASGI layer: sets the id for the request's context and returns it as a header."""
-
-    def __init__(self, app: ASGIApp, *, trust_incoming: bool = False) -> None:
-        self.app = app
-        self.trust_incoming = trust_incoming
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = None
-        for name, value in scope["headers"]:
-            if name == _HEADER_BYTES:
-                incoming = value
-                break
-        rid = choose_request_id(incoming, self.trust_incoming)
-        encoded = rid.encode("ascii")
-        token = request_id.set(rid)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(n, v) for n, v in message.get("headers", [])
-                           if n.lower() != _HEADER_BYTES]
-                message = {**message, "headers": [*headers, (_HEADER_BYTES, encoded)]}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id.reset(token)

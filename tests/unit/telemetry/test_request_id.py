@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bff.telemetry.access import RequestTelemetry
 from bff.telemetry.logging import JSONFormatter
 from bff.telemetry.request_id import (
     WELL_FORMED,
-    RequestIdMiddleware,
     choose_request_id,
     current_request_id,
     request_id,
@@ -58,8 +58,9 @@ def run_middleware(headers: list[tuple[bytes, bytes]], trust: bool) -> tuple[
     async def receive() -> dict[str, object]:
         return {"type": "http.request"}
 
-    mw = RequestIdMiddleware(app, trust_incoming=trust)  # type: ignore[arg-type]
-    asyncio.run(mw({"type": "http", "headers": headers}, receive, send))  # type: ignore[arg-type]
+    mw = RequestTelemetry(app, trust_incoming=trust, log_lines=False)  # type: ignore[arg-type]
+    scope = {"type": "http", "method": "GET", "path": "/x", "headers": headers}
+    asyncio.run(mw(scope, receive, send))  # type: ignore[arg-type]
     return sent, seen
 
 
