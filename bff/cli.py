@@ -88,7 +88,7 @@ def _run(path: str, host: str | None, port: int | None, fd: int | None = None) -
                   file=sys.stderr)
             return 2
         return _run_granian(path, host or s.server.host, s.server.port if port is None else port,
-                            s.server.workers, s.server.log_level,
+                            s.server.workers, s.server.log_level, s.server.max_header_bytes,
                             ReadyLine(issuer=s.oauth.issuer, store=s.store.backend,
                                       session_store=s.session.store, workers=s.server.workers))
     workers = s.server.workers
@@ -112,7 +112,7 @@ def _run(path: str, host: str | None, port: int | None, fd: int | None = None) -
 
 
 def _run_granian(path: str, host: str, port: int, workers: int, log_level: str,
-                 ready: ReadyLine) -> int:
+                 max_header_bytes: int, ready: ReadyLine) -> int:
     """Serve with granian: its own worker processes, each importing ``bff.asgi``."""
     import threading
 
@@ -124,6 +124,7 @@ def _run_granian(path: str, host: str, port: int, workers: int, log_level: str,
         return 2
     try:
         from granian.constants import HTTPModes, Interfaces
+        from granian.http import HTTP1Settings
         from granian.log import LogLevels
         from granian.server import Server
     except ImportError:
@@ -141,7 +142,10 @@ def _run_granian(path: str, host: str, port: int, workers: int, log_level: str,
     try:
         Server("bff.asgi:app_from_env", address=host, port=port, interface=Interfaces.ASGI,
                workers=workers, factory=True, http=HTTPModes.http1, backlog=2048,
-               respawn_failed_workers=True, log_level=LogLevels(log_level)).serve()
+               respawn_failed_workers=True, log_level=LogLevels(log_level),
+               # its parser stops reading a head at this size (431), before the app's guard
+               # sees it: memory stays bounded while the head arrives (at least 8 KiB there)
+               http1_settings=HTTP1Settings(max_buffer_size=max(8192, max_header_bytes))).serve()
     finally:
         stop.set()
     return 0

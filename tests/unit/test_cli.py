@@ -214,6 +214,8 @@ def test_run_with_granian_imports_the_app_in_each_worker(
     ((args, kwargs),) = made
     assert args == ("bff.asgi:app_from_env",)
     assert kwargs["factory"] is True and kwargs["port"] == 8123 and kwargs["workers"] == 1
+    # server.max_header_bytes (64 KiB by default) bounds the head inside granian's parser too
+    assert kwargs["http1_settings"].max_buffer_size == 64 * 1024
     assert os.environ[CONFIG_ENV] == str(path.absolute())
 
 
