@@ -216,7 +216,9 @@ class ProxyRoute:
         if query:
             url += "?" + query.decode("latin-1")
         active = await self.authenticate(call_of(scope))
-        body = await self._body(scope, receive)
+        # most calls carry no body: no coroutine for them
+        body = (await self._body(scope, receive) if header(scope, b"content-length") is not None
+                or header(scope, b"transfer-encoding") is not None else None)
         headers = request_headers(scope["headers"], self.allowed_headers)
         headers.append(("X-Request-Id", current_request_id() or new_request_id()))
         if self.route.x_forwarded:
@@ -337,7 +339,9 @@ class ProxyRoute:
                                   nonce=self.nonces.get_for_origin(self.origin))
                 credentials = [("Authorization", f"DPoP {token.token}"), ("DPoP", proof)]
             try:
-                return await self._send(method, url, [*headers, *credentials], body, fresh=fresh)
+                return await self.pool.session(self.route.keepalive_timeout, fresh=fresh).request(
+                    method, URL(url, encoded=True), headers=[*headers, *credentials], data=body,
+                    timeout=self.timeout, allow_redirects=False, ssl=self.tls.current())
             except UpstreamDropped as exc:
                 if (fresh or exc.answered or method not in IDEMPOTENT_METHODS
                         or hasattr(body, "__aiter__")):
@@ -346,21 +350,11 @@ class ProxyRoute:
                 self.stats["dropped_connection_retries"] += 1
                 log.info("upstream connection was dropped; retrying on a new one",
                          extra={"route": self.prefix, "cause": str(exc)})
-
-    async def _send(self, method: str, url: str, headers: list[tuple[str, str]],
-                    body: bytes | AsyncIterator[bytes] | None, *,
-                    fresh: bool = False) -> aiohttp.ClientResponse:
-        try:
-            return await self.pool.session(self.route.keepalive_timeout, fresh=fresh).request(
-                method, URL(url, encoded=True), headers=headers, data=body,
-                timeout=self.timeout, allow_redirects=False, ssl=self.tls.current())
-        except UpstreamDropped:
-            raise
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise ResourceServerTimeout(f"{self.prefix}: upstream timeout") from exc
-        except aiohttp.ClientError as exc:
-            raise ResourceServerUnavailable(
-                f"{self.prefix}: {type(exc).__name__}") from exc
+            except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                raise ResourceServerTimeout(f"{self.prefix}: upstream timeout") from exc
+            except aiohttp.ClientError as exc:
+                raise ResourceServerUnavailable(
+                    f"{self.prefix}: {type(exc).__name__}") from exc
 
     async def _relay(self, response: aiohttp.ClientResponse, active: ActiveSession,
                      send: Send) -> None:
