@@ -35,6 +35,7 @@ from bff.proxy.headers import (
     response_headers,
 )
 from bff.proxy.paths import check_tail
+from bff.proxy.proofs import ProofBatcher
 from bff.proxy.step_up import step_up_of
 from bff.proxy.tls import RouteTLS
 from bff.sessions.model import AccessToken
@@ -173,7 +174,7 @@ class ProxyRoute:
 
     def __init__(self, authenticate: Authenticator, service: SessionService,
                  route: RouteSettings, nonces: NonceCache, pool: UpstreamPool,
-                 tls: RouteTLS | None = None) -> None:
+                 tls: RouteTLS | None = None, proofs: ProofBatcher | None = None) -> None:
         self.authenticate = authenticate
         self.tls = tls or RouteTLS()
         self.service = service
@@ -185,6 +186,7 @@ class ProxyRoute:
         self.origin = NonceCache.origin(self.base)
         self.resource = token_key(route.resource or "", route.scopes)
         self.nonces = nonces
+        self.proofs = proofs or ProofBatcher()
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=route.connect_timeout,
                                              sock_read=route.read_timeout)
         self.allowed_headers = allowed_request_headers(route.forward_headers)
@@ -335,8 +337,8 @@ class ProxyRoute:
             else:
                 key = self.service.dpop_key(active.session)
                 # a new proof (new jti) for every send: the upstream may have seen the first one
-                proof = key.proof(method, url, access_token=token.token,
-                                  nonce=self.nonces.get_for_origin(self.origin))
+                proof = await self.proofs.proof(key, method, url, access_token=token.token,
+                                                nonce=self.nonces.get_for_origin(self.origin))
                 credentials = [("Authorization", f"DPoP {token.token}"), ("DPoP", proof)]
             try:
                 return await self.pool.session(self.route.keepalive_timeout, fresh=fresh).request(

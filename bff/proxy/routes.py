@@ -10,6 +10,7 @@ from bff.config.model import RouteSettings
 from bff.handler.service import Authenticator, SessionService
 from bff.oauth.dpop import NonceCache
 from bff.proxy.forwarder import ProxyRoute, UpstreamPool
+from bff.proxy.proofs import ProofBatcher
 from bff.proxy.tls import RouteTLS
 
 
@@ -21,10 +22,11 @@ class ProxyDispatcher:
                  tls: Mapping[str, RouteTLS] | None = None) -> None:
         self.app = app
         self.nonces = NonceCache()
+        self.proofs = ProofBatcher()  # one for every route: a batch spans them all
         # longest prefix first, so /api/v2 wins over /api
         tls = tls or {}
         self.routes = sorted((ProxyRoute(authenticate, service, r, self.nonces, pool,
-                                         tls.get(r.prefix))
+                                         tls.get(r.prefix), self.proofs)
                               for r in routes),
                              key=lambda r: -len(r.prefix))
 
