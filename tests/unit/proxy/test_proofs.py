@@ -131,3 +131,20 @@ def test_each_event_loop_has_its_own_batch() -> None:
     for t in threads:
         t.join(30)
     assert errors == [] and len(results) == 200 and len(set(results)) == 200
+
+
+def test_the_serving_loop_of_bff_run_uvloop_batches_too() -> None:
+    """``bff run`` serves on uvloop: its loops key the batches as asyncio's do."""
+    import uvloop
+
+    key = CountingKey([])
+    batcher = RecordingBatcher()
+    batcher._key = key
+
+    async def scenario() -> list[str]:
+        return await asyncio.gather(*(batcher.proof(key, "GET", f"https://api.test/{n}",
+                                                    access_token="at", nonce=None)
+                                      for n in range(3)))
+
+    proofs = uvloop.run(scenario())
+    assert batcher.runs == [3] and len(set(proofs)) == 3
