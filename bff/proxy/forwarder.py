@@ -218,9 +218,10 @@ class ProxyRoute:
         if query:
             url += "?" + query.decode("latin-1")
         active = await self.authenticate(call_of(scope))
+        length = header(scope, b"content-length")
+        chunked = header(scope, b"transfer-encoding") is not None
         # most calls carry no body: no coroutine for them
-        body = (await self._body(scope, receive) if header(scope, b"content-length") is not None
-                or header(scope, b"transfer-encoding") is not None else None)
+        body = await self._body(receive, length) if length is not None or chunked else None
         headers = request_headers(scope["headers"], self.allowed_headers)
         headers.append(("X-Request-Id", current_request_id() or new_request_id()))
         if self.route.x_forwarded:
@@ -238,12 +239,9 @@ class ProxyRoute:
             return
         await self._relay(upstream.response, active, send)
 
-    async def _body(self, scope: Scope, receive: Receive) -> bytes | AsyncIterator[bytes] | None:
+    async def _body(self, receive: Receive, length: str | None) -> bytes | AsyncIterator[bytes]:
+        """The request body (``length``: its declared Content-Length; None when chunked)."""
         limit = self.route.max_body_bytes
-        length = header(scope, b"content-length")
-        chunked = header(scope, b"transfer-encoding") is not None
-        if length is None and not chunked:
-            return None
         if length is not None:
             if not length.isdigit():
                 raise PayloadTooLarge("bad content-length")
