@@ -30,8 +30,19 @@ def make_bff(stack: Stack, workdir: Path, client_jwk: dict[str, Any],
 
 def bff_lines(logs: LogCapture) -> list[dict[str, Any]]:
     """The BFF's own lines (the test's HTTP client logs into the same process)."""
-    lines = [json.loads(line) for line in logs.lines]
+    lines = [json.loads(line) for line in list(logs.lines)]
     return [line for line in lines if line["logger"].startswith("bff")]
+
+
+def lines_with_access_line(logs: LogCapture) -> list[dict[str, Any]]:
+    """The BFF's lines once the access line is written: it follows the answer's last byte,
+    so the client may hold the answer before the server thread has logged it."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = bff_lines(logs)
+        if any(line["msg"] == "request" for line in lines) or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -57,7 +68,7 @@ def test_proxied_call_sends_the_request_id_upstream_and_back(
     assert rid != "browser-chosen-id"  # not trusted by default
     received = [v for n, v in r.json()["headers"] if n.lower() == "x-request-id"]
     assert received == [rid]
-    lines = bff_lines(captured_logs)
+    lines = lines_with_access_line(captured_logs)
     assert lines and all(line.get("request_id") == rid for line in lines)
     assert any(line["msg"] == "request" for line in lines)
 
@@ -68,7 +79,7 @@ def test_error_answers_and_their_log_lines_carry_the_id(bff: BFF,
         r = http.post("/bff/refresh")
     assert r.status_code == 401
     rid = r.headers["x-request-id"]
-    lines = bff_lines(captured_logs)
+    lines = lines_with_access_line(captured_logs)
     assert {line["msg"] for line in lines} >= {"request failed", "request"}
     assert all(line.get("request_id") == rid for line in lines)
 
