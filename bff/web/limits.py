@@ -19,6 +19,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from bff.config.model import ServerSettings
 from bff.errors import HeadersTooLarge
 from bff.web.errors import raw_error, send_error
+from bff.web.writes import CoalescedWrites
 
 # after a refusal, keep reading (and discarding) briefly so that the client reads the 431
 # instead of a connection reset caused by closing with its data unread
@@ -65,6 +66,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._fields = 0
         self._size = _LINE_OVERHEAD
         self._refused = False
+        self._writes: CoalescedWrites | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._writes = CoalescedWrites(transport, self.loop)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._writes is not None:
+            self._writes.discard()
+        super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        if self._writes is not None:
+            self._writes.flush()  # an answer just completed is still kept: it goes first
+        super().shutdown()
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -106,6 +122,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._in_head = False
         super().on_headers_complete()
+        if self.cycle is not None and self._writes is not None:
+            # the cycle's answers go out one write per loop iteration (bff/web/writes.py)
+            self.cycle.transport = self._writes  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
@@ -119,6 +138,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, detail: str) -> None:
         self._refused = True
+        if self._writes is not None:
+            self._writes.flush()  # an earlier answer kept for this iteration goes first
         if self.transport.is_closing():  # uvicorn already answered a parse error
             return
         busy = self.cycle is not None and not self.cycle.response_complete
