@@ -64,6 +64,9 @@ from bff.web.static import SPAFiles
 
 log = logging.getLogger("bff.app")
 
+# the cycle collector's generation thresholds while serving (Python's default: 700, 10, 10)
+COLLECTOR_THRESHOLDS = (20_000, 20, 20)
+
 
 @dataclass
 class Parts:
@@ -249,6 +252,11 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
         # walk it again on each full collection (measured 14-19 us per proxied call)
         gc.collect()
         gc.freeze()
+        # a request's objects are freed by reference counting as it ends; the collector, there
+        # for cycles, need not walk the young ones every 700 allocations (measured: about 6% of
+        # a proxied call's CPU at the default)
+        thresholds = gc.get_threshold()
+        gc.set_threshold(*COLLECTOR_THRESHOLDS)
         if parts.mirror is not None:
             parts.mirror.start()
         try:
@@ -258,6 +266,7 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
         finally:
             # what was frozen may become garbage now (an app built again in the same process)
             gc.unfreeze()
+            gc.set_threshold(*thresholds)
             if parts.mirror is not None:
                 await parts.mirror.stop()
             await parts.http.aclose()

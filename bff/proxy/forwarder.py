@@ -66,7 +66,9 @@ async def _own_the_retry(request: aiohttp.ClientRequest,
     """Turn a dropped connection into UpstreamDropped, so aiohttp does not resend by itself.
 
     Its built-in retry would resend the same DPoP proof (a replay to the upstream, RFC 9449
-    §11.1) and could take another stale connection from the pool.
+    §11.1) and could take another stale connection from the pool. Only used with an aiohttp
+    whose session cannot be told not to retry (``_CAN_SWITCH_OFF_RETRY``): a middleware layer
+    costs every call a few microseconds.
     """
     try:
         return await handler(request)
@@ -77,6 +79,27 @@ async def _own_the_retry(request: aiohttp.ClientRequest,
         raise UpstreamDropped(exc, answered=not isinstance(exc.message, str)) from exc
     except aiohttp.ClientOSError as exc:
         raise UpstreamDropped(exc, answered=False) from exc
+
+
+# aiohttp (3.12+) resends an idempotent request once by itself when a pooled connection turns
+# out dropped; the session attribute that allows it is the only switch it has
+_RETRY_SWITCH = "_retry_connection"
+_CAN_SWITCH_OFF_RETRY = _RETRY_SWITCH in getattr(aiohttp.ClientSession, "ATTRS", ())
+
+
+def dropped_before_an_answer(exc: aiohttp.ClientError) -> bool | None:
+    """For a connection the upstream dropped: whether none of its answer had arrived (RFC 9112
+    §9.3.1); None when ``exc`` is not a dropped connection (a refused connect, a bad answer)."""
+    if isinstance(exc, UpstreamDropped):
+        return not exc.answered
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return None
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        # aiohttp puts the partly parsed answer in ``message``, else a plain text
+        return isinstance(exc.message, str)
+    if isinstance(exc, aiohttp.ClientOSError):
+        return True
+    return None
 
 
 class _ProxiedRequest(aiohttp.ClientRequest):
@@ -117,10 +140,12 @@ class UpstreamPool:
                 connector = aiohttp.TCPConnector(limit=0, limit_per_host=0,
                                                  keepalive_timeout=keepalive,
                                                  enable_cleanup_closed=True)
-            session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                            request_class=_ProxiedRequest,
-                                            cookie_jar=aiohttp.DummyCookieJar(),
-                                            middlewares=(_own_the_retry,))
+            session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=False, request_class=_ProxiedRequest,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                middlewares=() if _CAN_SWITCH_OFF_RETRY else (_own_the_retry,))
+            if _CAN_SWITCH_OFF_RETRY:
+                setattr(session, _RETRY_SWITCH, False)
             self._sessions[key] = session
         return session
 
@@ -342,19 +367,17 @@ class ProxyRoute:
                 return await self.pool.session(self.route.keepalive_timeout, fresh=fresh).request(
                     method, URL(url, encoded=True), headers=[*headers, *credentials], data=body,
                     timeout=self.timeout, allow_redirects=False, ssl=self.tls.current())
-            except UpstreamDropped as exc:
-                if (fresh or exc.answered or method not in IDEMPOTENT_METHODS
-                        or hasattr(body, "__aiter__")):
-                    raise ResourceServerUnavailable(f"{self.prefix}: {exc}") from exc
-                fresh = True
-                self.stats["dropped_connection_retries"] += 1
-                log.info("upstream connection was dropped; retrying on a new one",
-                         extra={"route": self.prefix, "cause": str(exc)})
             except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
                 raise ResourceServerTimeout(f"{self.prefix}: upstream timeout") from exc
             except aiohttp.ClientError as exc:
-                raise ResourceServerUnavailable(
-                    f"{self.prefix}: {type(exc).__name__}") from exc
+                cause = str(exc) if isinstance(exc, UpstreamDropped) else type(exc).__name__
+                if (fresh or not dropped_before_an_answer(exc)
+                        or method not in IDEMPOTENT_METHODS or hasattr(body, "__aiter__")):
+                    raise ResourceServerUnavailable(f"{self.prefix}: {cause}") from exc
+                fresh = True
+                self.stats["dropped_connection_retries"] += 1
+                log.info("upstream connection was dropped; retrying on a new one",
+                         extra={"route": self.prefix, "cause": cause})
 
     async def _relay(self, response: aiohttp.ClientResponse, active: ActiveSession,
                      send: Send) -> None:

@@ -20,6 +20,7 @@ from bff.proxy.forwarder import (
     UpstreamPool,
     _own_the_retry,
     call_of,
+    dropped_before_an_answer,
 )
 from bff.proxy.tls import RouteTLS
 from bff.sessions.model import AccessToken
@@ -331,3 +332,42 @@ def test_own_the_retry_turns_a_drop_into_upstream_dropped() -> None:
         assert caught.value.answered is answered
     with pytest.raises(aiohttp.ClientConnectorError):
         asyncio.run(_own_the_retry(None, refused))  # type: ignore[arg-type]
+
+
+@pytest.mark.spec("RFC 9112 §9.3.1")
+def test_a_drop_is_told_from_other_failures_and_from_a_drop_mid_answer() -> None:
+    partial = aiohttp.ServerDisconnectedError(message=object())  # aiohttp's parsed answer
+    cases: list[tuple[aiohttp.ClientError, bool | None]] = [
+        (aiohttp.ServerDisconnectedError(), True),
+        (partial, False),
+        (aiohttp.ClientOSError(104, "reset"), True),
+        (UpstreamDropped(OSError("reset"), answered=True), False),
+        (aiohttp.ClientConnectorError(None, OSError(111, "refused")), None),  # type: ignore[arg-type]
+        (aiohttp.ClientPayloadError("cut"), None),
+    ]
+    for exc, verdict in cases:
+        assert dropped_before_an_answer(exc) is verdict, exc
+
+
+@pytest.mark.spec("RFC 9449 §11.1")
+def test_the_pools_sessions_never_resend_by_themselves() -> None:
+    """aiohttp would resend an idempotent request with the same DPoP proof on a dropped pooled
+    connection; the proxy switches that off (and decides itself, with a new proof)."""
+    async def scenario() -> list[bool]:
+        pool = UpstreamPool()
+        sessions = [pool.session(4.0), pool.session(4.0, fresh=True)]
+        switched = [getattr(s, "_retry_connection") for s in sessions]
+        await pool.close()
+        return switched
+
+    assert asyncio.run(scenario()) == [False, False]
+
+
+def test_an_aiohttp_drop_without_the_middleware_is_retried_on_a_fresh_connection() -> None:
+    h = Harness(aiohttp.ServerDisconnectedError(), Answer())
+    assert h.run()[0] == 200
+    assert h.pool.fresh == [False, True] and h.route.stats["dropped_connection_retries"] == 1
+    h = Harness(aiohttp.ServerDisconnectedError(), Answer())
+    status, _, body = h.run(method="POST", body=[b"{}"],
+                            headers=[(b"content-length", b"2"), (b"x-csrf-token", b"c")])
+    assert (status, error_of(body)) == (502, "api_unreachable") and h.pool.fresh == [False]
