@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import json
 import os
@@ -203,11 +204,16 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     return data
 
 
+@functools.cache  # the model's classes never change; a key reload builds them every minute
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def _build(cls: type[Any], data: Any, prefix: str, problems: list[Problem]) -> Any:
     if not isinstance(data, dict):
         problems.append(Problem(prefix.rstrip(".") or "(root)", "must be a table"))
         return cls()
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     for key in data:
         if key not in names:

@@ -47,18 +47,25 @@ def check_mtls_settings(s: Settings) -> list[Problem]:
 
 
 def check_tls_files(s: Settings, base: Path) -> list[Problem]:
-    """Every configured certificate, key and CA bundle loads (relative to ``base``)."""
+    """Every configured certificate, key and CA bundle loads (relative to ``base``).
+
+    Runs at start and on every key reload (each minute by default, on the event loop): the
+    contexts made here load only the configured files, never the system's CA store (about
+    17 ms each), and none is made where nothing is configured.
+    """
     p: list[Problem] = []
     pairs = [("oauth", s.oauth.tls_cert_file, s.oauth.tls_key_file, s.oauth.tls_ca_file)]
     pairs += [(f"routes[{i}]", r.tls_cert_file, r.tls_key_file, r.tls_ca_file)
               for i, r in enumerate(s.routes)]
     for key, cert, private, ca in pairs:
-        try:
-            context = ssl.create_default_context()
-            if ca:
+        if not ca and not (cert and private):
+            continue
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if ca:
+            try:
                 context.load_verify_locations(base / ca)
-        except (OSError, ssl.SSLError):
-            p.append(Problem(f"{key}.tls_ca_file", "is not a readable PEM CA bundle"))
+            except (OSError, ssl.SSLError):
+                p.append(Problem(f"{key}.tls_ca_file", "is not a readable PEM CA bundle"))
         if cert and private:
             try:
                 context.load_cert_chain(base / cert, base / private)
