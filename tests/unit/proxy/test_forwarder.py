@@ -356,7 +356,7 @@ def test_the_pools_sessions_never_resend_by_themselves() -> None:
     async def scenario() -> list[bool]:
         pool = UpstreamPool()
         sessions = [pool.session(4.0), pool.session(4.0, fresh=True)]
-        switched = [getattr(s, "_retry_connection") for s in sessions]
+        switched = [s._retry_connection for s in sessions]
         await pool.close()
         return switched
 
