@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from bff.store.mirror import MarkerMirror
 from bff.telemetry.access import RequestTelemetry
 from bff.web.backchannel import backchannel_route, instance_backchannel_route
 from bff.web.browser import browser_routes
+from bff.web.collector import serving_started, serving_stopped
 from bff.web.errors import error_response
 from bff.web.headers import HSTS_HEADER, STATIC_HEADERS, SecurityHeaders
 from bff.web.health import health_endpoints, metrics_endpoint
@@ -63,9 +63,6 @@ from bff.web.security import OriginGuard
 from bff.web.static import SPAFiles
 
 log = logging.getLogger("bff.app")
-
-# the cycle collector's generation thresholds while serving (Python's default: 700, 10, 10)
-COLLECTOR_THRESHOLDS = (20_000, 20, 20)
 
 
 @dataclass
@@ -248,25 +245,15 @@ def build_app(config: LoadedConfig, *, parts: Parts | None = None,
     async def lifespan(app: Any) -> AsyncIterator[None]:
         # the proxy's connection pools belong to this event loop: made here, closed here
         await parts.upstreams.open()
-        # everything built at start-up lives as long as the process: the collector need not
-        # walk it again on each full collection (measured 14-19 us per proxied call)
-        gc.collect()
-        gc.freeze()
-        # a request's objects are freed by reference counting as it ends; the collector, there
-        # for cycles, need not walk the young ones every 700 allocations (measured: about 6% of
-        # a proxied call's CPU at the default)
-        thresholds = gc.get_threshold()
-        gc.set_threshold(*COLLECTOR_THRESHOLDS)
         if parts.mirror is not None:
             parts.mirror.start()
+        serving_started()  # the collector skips start-up objects and collects less often
         try:
             async with keys.watching(s.server.key_reload_interval,
                                      certificate_reloader(parts.certificates())):
                 yield
         finally:
-            # what was frozen may become garbage now (an app built again in the same process)
-            gc.unfreeze()
-            gc.set_threshold(*thresholds)
+            serving_stopped()
             if parts.mirror is not None:
                 await parts.mirror.stop()
             await parts.http.aclose()
