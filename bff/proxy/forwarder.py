@@ -72,13 +72,11 @@ async def _own_the_retry(request: aiohttp.ClientRequest,
     """
     try:
         return await handler(request)
-    except aiohttp.ClientConnectorError:
-        raise
-    except aiohttp.ServerDisconnectedError as exc:
-        # aiohttp puts the partly parsed answer in ``message``, else a plain text
-        raise UpstreamDropped(exc, answered=not isinstance(exc.message, str)) from exc
-    except aiohttp.ClientOSError as exc:
-        raise UpstreamDropped(exc, answered=False) from exc
+    except aiohttp.ClientError as exc:
+        before = dropped_before_an_answer(exc)
+        if before is None:  # not a dropped connection: aiohttp never resends those
+            raise
+        raise UpstreamDropped(exc, answered=not before) from exc
 
 
 # aiohttp (3.12+) resends an idempotent request once by itself when a pooled connection turns
